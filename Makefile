@@ -1,0 +1,63 @@
+# plug-pipeline: the two commands a user needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KAFKA := deploy/kafka-local/kafka-local.sh
+STAMP := $(VENV)/.installed
+
+.PHONY: install run serve test unit integration lint typecheck schemas kafka-up kafka-down \
+        kafka-clean bench-decode bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+kafka-up:
+	@bash $(KAFKA) single 9092
+
+kafka-down:
+	@bash $(KAFKA) stop
+
+kafka-clean:
+	@bash $(KAFKA) clean
+
+# The ingress on :8080 against the local broker, with a demo tenant unless tokens are set.
+run: install kafka-up
+	@echo
+	@echo "Send a webhook:"
+	@echo "  curl -sS -X POST 'http://127.0.0.1:$${PLUG_PIPELINE_PORT:-8080}/webhooks/receive-message?token=demo-token' \\"
+	@echo "       -H 'Content-Type: application/json' --data-binary @tests/fixtures/plug/receive-message/text.json"
+	@echo
+	PLUG_PIPELINE_TOKENS="$${PLUG_PIPELINE_TOKENS:-demo=demo-token}" $(BIN)/plug-pipeline serve
+
+lint: install
+	$(BIN)/ruff check pipeline tests bench
+	$(BIN)/ruff format --check pipeline tests bench
+	$(BIN)/mypy
+
+typecheck: lint
+
+schemas: install
+	$(BIN)/plug-pipeline schemas
+
+unit: install
+	$(BIN)/pytest tests/unit tests/property -q
+
+# The whole suite against a real broker; the broker is stopped (data kept) even on failure.
+test: install kafka-up
+	@status=0; \
+	$(MAKE) --no-print-directory lint || status=$$?; \
+	$(BIN)/pytest -q || status=$$?; \
+	bash $(KAFKA) stop; \
+	exit $$status
+
+bench-decode: install
+	$(BIN)/python bench/decode.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

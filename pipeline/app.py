@@ -1,0 +1,45 @@
+"""build_app(config): routes, typed state, and resources opened and closed in order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from pipeline.config import Config
+from pipeline.http import handlers
+from pipeline.http.keys import CONFIG, SINK, STATE, State
+from pipeline.http.responses import errors_middleware
+from pipeline.sink.base import Sink
+
+
+def build_app(config: Config, sink: Sink | None = None) -> web.Application:
+    """The ingress. ``sink`` defaults to Kafka; tests of the HTTP layer pass a fake."""
+    if sink is None:
+        from pipeline.sink.kafka import KafkaSink
+
+        sink = KafkaSink(config)
+    # The webhook handler streams the body under its own limit; this one guards the rest.
+    app = web.Application(middlewares=[errors_middleware], client_max_size=config.max_body_bytes)
+    app[CONFIG] = config
+    app[SINK] = sink
+    app[STATE] = State()
+    app.cleanup_ctx.append(_sink_ctx)
+    app.on_shutdown.append(_stop_accepting)
+    app.router.add_route("*", "/webhooks/{event}", handlers.webhook)
+    app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_get("/metrics", handlers.metrics)
+    return app
+
+
+async def _sink_ctx(app: web.Application) -> AsyncIterator[None]:
+    sink = app[SINK]
+    await sink.start()
+    yield
+    await sink.stop()
+
+
+async def _stop_accepting(app: web.Application) -> None:
+    # /readyz fails from here on, so a load balancer stops sending before we close.
+    app[STATE].stopping = True

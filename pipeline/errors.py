@@ -1,0 +1,103 @@
+"""The error tree of plug-pipeline.
+
+::
+
+    PipelineError
+    ├── ConfigError            a bad setting: start-up stops, exit code 2
+    ├── Rejected               the request is at fault: 4xx, never retried as is
+    │   ├── Unauthorised       401  missing or unknown tenant token
+    │   ├── UnknownWebhook     404  no such webhook path
+    │   ├── UnsupportedMedia   415  Content-Type is not JSON
+    │   ├── TooLarge           413  body over the configured limit
+    │   └── Malformed          400  not JSON, or not the shape of that webhook
+    └── NotDurable             503  the event could not be made durable now
+        ├── BrokerUnavailable       Kafka cannot be reached or refused the record
+        ├── AckTimeout              Kafka did not acknowledge within the bound
+        └── Overloaded              the in-flight limit is reached
+
+Each class carries the HTTP status it maps to and a short machine-readable
+``reason``; ``NotDurable`` errors also say whether a retry may succeed. Only the
+HTTP layer turns these into responses.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Root of every error the pipeline raises on purpose."""
+
+    status: int = 500
+    reason: str = "internal"
+
+
+class ConfigError(PipelineError):
+    """A setting is missing or invalid."""
+
+    reason = "config"
+
+
+class Rejected(PipelineError):
+    """The request cannot be accepted as sent."""
+
+    status = 400
+    reason = "rejected"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Unauthorised(Rejected):
+    status = 401
+    reason = "unauthorised"
+
+
+class UnknownWebhook(Rejected):
+    status = 404
+    reason = "unknown_webhook"
+
+
+class UnsupportedMedia(Rejected):
+    status = 415
+    reason = "unsupported_media_type"
+
+
+class TooLarge(Rejected):
+    status = 413
+    reason = "too_large"
+
+
+class Malformed(Rejected):
+    """The body is not JSON (``reason`` = ``invalid_json``) or not the webhook's shape."""
+
+    status = 400
+
+    def __init__(self, detail: str, reason: str = "invalid_shape") -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class NotDurable(PipelineError):
+    """The event could not be made durable; the caller should try again later."""
+
+    status = 503
+    reason = "not_durable"
+    retriable = True
+    retry_after_s = 5
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BrokerUnavailable(NotDurable):
+    reason = "broker_unavailable"
+
+
+class AckTimeout(NotDurable):
+    reason = "ack_timeout"
+
+
+class Overloaded(NotDurable):
+    reason = "overloaded"
+    retry_after_s = 1

@@ -1,0 +1,1 @@
+"""Our normalised events and the pure functions that make them."""

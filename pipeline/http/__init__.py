@@ -1,0 +1,1 @@
+"""The HTTP edge: webhook handlers, health and metrics endpoints, error responses."""

@@ -1,0 +1,128 @@
+"""Request -> ingest -> response. The only module that sees both aiohttp and the sink."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+from aiohttp import hdrs, web
+
+from pipeline import ingest
+from pipeline.config import DEFAULT_TENANT, Config
+from pipeline.errors import (
+    Malformed,
+    Overloaded,
+    TooLarge,
+    Unauthorised,
+    UnknownWebhook,
+    UnsupportedMedia,
+)
+from pipeline.http.keys import CONFIG, SINK, STATE
+from pipeline.metrics import METRICS
+from pipeline.webhooks import Webhook
+
+log = logging.getLogger(__name__)
+
+_WEBHOOKS = {w.value: w for w in Webhook}
+_BEARER = "bearer "
+
+
+def tenant_of(request: web.Request, config: Config) -> str:
+    """The tenant the request's token names; checked before any of the body is read."""
+    if not config.auth_enabled:
+        return DEFAULT_TENANT
+    token = request.query.get("token")
+    if token is None:
+        header = request.headers.get(hdrs.AUTHORIZATION, "")
+        if header[: len(_BEARER)].lower() == _BEARER:
+            token = header[len(_BEARER) :].strip()
+    if not token:
+        raise Unauthorised("a tenant token is required (?token= or Authorization: Bearer)")
+    tenant = config.tenant_for(token)
+    if tenant is None:
+        raise Unauthorised("the token is not valid")
+    return tenant
+
+
+def _check_media(request: web.Request) -> None:
+    ctype = request.content_type  # aiohttp defaults a missing header to octet-stream
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        raise UnsupportedMedia(f"Content-Type must be application/json, not {ctype}")
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes ``limit`` bytes rather than buffered whole."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise TooLarge(f"body of {length} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    name = request.match_info["event"]
+    hook = _WEBHOOKS.get(name)
+    if hook is None:
+        raise UnknownWebhook(f"no webhook named {name!r}; known: {', '.join(_WEBHOOKS)}")
+    if request.method != hdrs.METH_POST:
+        raise web.HTTPMethodNotAllowed(request.method, [hdrs.METH_POST])
+    config = request.app[CONFIG]
+    tenant = tenant_of(request, config)
+    _check_media(request)
+    state = request.app[STATE]
+    if state.in_flight >= config.max_in_flight:
+        raise Overloaded(f"{state.in_flight} webhooks in flight, the limit")
+    state.in_flight += 1
+    METRICS.in_flight.inc()
+    try:
+        body = await read_body(request, config.max_body_bytes)
+        METRICS.received.labels(hook.value).inc()
+        return await _accept(request, hook, tenant, body)
+    finally:
+        state.in_flight -= 1
+        METRICS.in_flight.dec()
+
+
+async def _accept(request: web.Request, hook: Webhook, tenant: str, body: bytes) -> web.Response:
+    config = request.app[CONFIG]
+    sink = request.app[SINK]
+    received_at = time.time_ns() // 1_000_000
+    try:
+        record = ingest.ingest(hook, tenant, body, received_at, config.topic_prefix)
+    except Malformed as exc:
+        dead = ingest.deadletter(hook, tenant, body, received_at, config.topic_prefix, exc)
+        # The raw bytes must be durable before we say 400: a 503 asks Plug to send again.
+        await sink.publish(dead)
+        METRICS.deadlettered.inc()
+        log.info("dead-lettered a %s webhook of %s: %s", hook.value, tenant, exc.reason)
+        raise
+    await sink.publish(record)
+    METRICS.published.labels(record.topic).inc()
+    return web.Response(
+        body=orjson.dumps({"event_id": record.event_id, "status": "published"}),
+        content_type="application/json",
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state.stopping:
+        return web.json_response({"status": "stopping"}, status=503)
+    if not await request.app[SINK].ready():
+        return web.json_response({"status": "kafka unreachable"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=METRICS.render(), content_type="text/plain", charset="utf-8")

@@ -1,0 +1,1 @@
+"""Plug: its webhook wire shapes and its API."""

@@ -1,0 +1,1 @@
+"""Where records go: the Kafka producer, and an in-memory sink for unit tests."""

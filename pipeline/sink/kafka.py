@@ -1,0 +1,134 @@
+"""The Kafka sink: aiokafka with acks=all and idempotence, every wait bounded.
+
+aiokafka's ``send_and_wait`` and ``stop`` can wait forever when the broker is
+gone, so every call here runs under a timeout and turns what it raises into
+``NotDurable``. The producer is started in the background and restarted after a
+failure, so the ingress comes up (and answers 503) while Kafka is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from pipeline.config import Config
+from pipeline.errors import AckTimeout, BrokerUnavailable
+from pipeline.ingest import Record
+from pipeline.metrics import METRICS
+
+log = logging.getLogger(__name__)
+
+_READY_CACHE_S = 1.0
+_RESTART_DELAY_S = 1.0
+
+
+def producer_settings(config: Config) -> dict[str, object]:
+    """The producer's keyword arguments; durability settings are not configurable."""
+    sec = config.kafka_security
+    settings: dict[str, object] = {
+        "bootstrap_servers": config.bootstrap_servers,
+        "client_id": "plug-pipeline",
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": config.linger_ms,
+        "compression_type": config.compression,
+        "max_batch_size": 256 * 1024,
+        # A body at the limit plus its normalised envelope must fit in one request.
+        "max_request_size": 3 * config.max_body_bytes,
+        "request_timeout_ms": max(1000, int(config.ack_timeout_s * 1000)),
+        "retry_backoff_ms": 100,
+        "security_protocol": sec.security_protocol,
+    }
+    if sec.sasl_mechanism:
+        settings["sasl_mechanism"] = sec.sasl_mechanism
+        settings["sasl_plain_username"] = sec.sasl_username
+        settings["sasl_plain_password"] = sec.sasl_password
+    if sec.security_protocol in {"SSL", "SASL_SSL"}:
+        from aiokafka.helpers import create_ssl_context
+
+        settings["ssl_context"] = create_ssl_context(
+            cafile=sec.ssl_cafile, certfile=sec.ssl_certfile, keyfile=sec.ssl_keyfile
+        )
+    return settings
+
+
+class KafkaSink:
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._producer: AIOKafkaProducer | None = None
+        self._connector: asyncio.Task[None] | None = None
+        self._ready_at = 0.0
+        self._ready = False
+
+    async def start(self) -> None:
+        self._connector = asyncio.create_task(self._connect_loop(), name="kafka-connect")
+
+    async def _connect_loop(self) -> None:
+        while self._producer is None:
+            producer = AIOKafkaProducer(**producer_settings(self._config))
+            try:
+                await asyncio.wait_for(producer.start(), self._config.ack_timeout_s * 2)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.warning("Kafka not reachable at %s: %s", self._config.bootstrap_servers, exc)
+                await _stop_quietly(producer, self._config.ack_timeout_s)
+                await asyncio.sleep(_RESTART_DELAY_S)
+                continue
+            self._producer = producer
+            log.info("connected to Kafka at %s", self._config.bootstrap_servers)
+
+    async def publish(self, record: Record) -> None:
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("not connected to Kafka yet")
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._config.ack_timeout_s):
+                # send() can itself wait (full buffer, missing metadata): bound both steps.
+                delivery = await producer.send(
+                    record.topic, record.value, key=record.key, headers=record.headers
+                )
+                await delivery
+        except TimeoutError as exc:
+            raise AckTimeout(
+                f"Kafka did not acknowledge within {self._config.ack_timeout_s:g} s"
+            ) from exc
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"Kafka refused the record: {exc}") from exc
+        METRICS.ack_latency.observe(time.perf_counter() - started)
+
+    async def ready(self) -> bool:
+        producer = self._producer
+        if producer is None:
+            return False
+        now = time.monotonic()
+        if now - self._ready_at < _READY_CACHE_S:
+            return self._ready
+        try:
+            async with asyncio.timeout(min(2.0, self._config.ack_timeout_s)):
+                self._ready = bool(await producer.client.fetch_all_metadata())
+        except (KafkaError, OSError, TimeoutError):
+            self._ready = False
+        self._ready_at = time.monotonic()
+        return self._ready
+
+    async def stop(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        if self._producer is not None:
+            await _stop_quietly(self._producer, self._config.ack_timeout_s * 2)
+            self._producer = None
+
+
+async def _stop_quietly(producer: AIOKafkaProducer, timeout_s: float) -> None:
+    """Flush and close, giving up after ``timeout_s``: stop() alone can hang on a dead broker."""
+    try:
+        await asyncio.wait_for(producer.stop(), timeout_s)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        log.warning("Kafka producer did not close cleanly: %s", exc)

@@ -1,0 +1,27 @@
+"""An in-memory sink honouring the Sink contract, for unit tests of the HTTP layer."""
+
+from __future__ import annotations
+
+from pipeline.errors import BrokerUnavailable
+from pipeline.ingest import Record
+
+
+class MemorySink:
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.available = True
+        self.started = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def publish(self, record: Record) -> None:
+        if not self.available:
+            raise BrokerUnavailable("the in-memory broker is switched off")
+        self.records.append(record)
+
+    async def ready(self) -> bool:
+        return self.available
+
+    async def stop(self) -> None:
+        self.started = False

@@ -1,0 +1,111 @@
+"""The real ingress (``plug-pipeline serve`` as a subprocess) on the real local Kafka."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pipeline.webhooks import all_topics
+from tests.conftest import TOKENS
+from tests.integration import kafka
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Ingress:
+    """A running ``plug-pipeline serve`` process."""
+
+    url: str
+    prefix: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def webhook_url(self, event: str, tenant: str = "acme") -> str:
+        return f"{self.url}/webhooks/{event}?token={TOKENS[tenant]}"
+
+    def topic(self, suffix: str) -> str:
+        return f"{self.prefix}.{suffix}"
+
+    def status(self, path: str) -> int:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as resp:
+                status: int = resp.status
+                return status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return 0
+
+
+def start_ingress(
+    tmp: Path, prefix: str, bootstrap: str = kafka.BOOTSTRAP, ready: bool = True, **env: str
+) -> Ingress:
+    port = free_port()
+    log = tmp / f"ingress-{port}.log"
+    full_env = {
+        **os.environ,
+        "PLUG_PIPELINE_TOKENS": ",".join(f"{t}={k}" for t, k in TOKENS.items()),
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "PLUG_PIPELINE_HOST": "127.0.0.1",
+        "PLUG_PIPELINE_PORT": str(port),
+        "PLUG_PIPELINE_TOPIC_PREFIX": prefix,
+        **env,
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "serve"], env=full_env, stdout=out, stderr=out
+        )
+    ingress = Ingress(f"http://127.0.0.1:{port}", prefix, process, log, env)
+    wanted = "/readyz" if ready else "/healthz"
+    deadline = time.monotonic() + 60
+    while ingress.status(wanted) != 200:
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_ingress(ingress)
+            raise RuntimeError(f"ingress did not become ready:\n{log.read_text()}")
+        time.sleep(0.05)  # polling for readiness: the loop exits on the condition itself
+    return ingress
+
+
+def stop_ingress(ingress: Ingress) -> None:
+    if ingress.process.poll() is None:
+        ingress.process.terminate()
+        try:
+            ingress.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            ingress.process.kill()
+            ingress.process.wait()
+
+
+@pytest.fixture(scope="session")
+def broker() -> str:
+    if not kafka.broker_reachable():
+        pytest.fail(f"no Kafka at {kafka.BOOTSTRAP}: run `make kafka-up` (make test does)")
+    return kafka.BOOTSTRAP
+
+
+@pytest.fixture(scope="session")
+def ingress(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingress]:
+    """One ingress for the session, on topics of its own so runs never mix."""
+    prefix = f"it{uuid.uuid4().hex[:8]}"
+    kafka.create_topics([*all_topics(prefix), f"{prefix}.raw"])
+    running = start_ingress(tmp_path_factory.mktemp("ingress"), prefix)
+    yield running
+    stop_ingress(running)

@@ -1,0 +1,165 @@
+"""The HTTP contract with an in-memory sink: statuses, auth, limits, dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient
+
+from pipeline.app import build_app
+from pipeline.config import Config
+from pipeline.sink.memory import MemorySink
+from tests.conftest import TOKENS, fixture_bytes
+
+Client = TestClient  # type: ignore[type-arg]
+MakeClient = Callable[..., Awaitable[Client]]
+
+JSON = {"Content-Type": "application/json"}
+TEXT = fixture_bytes("receive-message/text.json")
+
+
+@pytest.fixture
+def sink() -> MemorySink:
+    return MemorySink()
+
+
+@pytest.fixture
+async def client(aiohttp_client: MakeClient, config: Config, sink: MemorySink) -> Client:
+    return await aiohttp_client(build_app(config, sink))
+
+
+def url(event: str, token: str | None = TOKENS["acme"]) -> str:
+    return f"/webhooks/{event}" + (f"?token={token}" if token else "")
+
+
+async def test_published_answer_carries_event_id(client: Client, sink: MemorySink) -> None:
+    resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    assert resp.status == 200
+    answer = await resp.json()
+    assert answer["status"] == "published"
+    assert len(sink.records) == 1
+    assert sink.records[0].event_id == answer["event_id"]
+    assert sink.records[0].topic == "plug.message.received"
+    assert sink.records[0].key == b"acme:5544999999999"
+
+
+async def test_bearer_token_names_the_tenant(client: Client, sink: MemorySink) -> None:
+    headers = {**JSON, "Authorization": f"Bearer {TOKENS['globex']}"}
+    resp = await client.post(url("receive-message", None), data=TEXT, headers=headers)
+    assert resp.status == 200
+    assert sink.records[0].key == b"globex:5544999999999"
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+async def test_missing_or_wrong_token_is_401_and_publishes_nothing(
+    client: Client, sink: MemorySink, token: str | None
+) -> None:
+    resp = await client.post(url("receive-message", token), data=TEXT, headers=JSON)
+    assert resp.status == 401
+    assert (await resp.json())["error"] == "unauthorised"
+    assert sink.records == []
+
+
+async def test_unknown_webhook_is_404(client: Client) -> None:
+    resp = await client.post(url("nope"), data=TEXT, headers=JSON)
+    assert resp.status == 404
+
+
+async def test_other_methods_are_405_with_allow(client: Client) -> None:
+    resp = await client.get(url("receive-message"))
+    assert resp.status == 405
+    assert resp.headers["Allow"] == "POST"
+
+
+async def test_non_json_content_type_is_415(client: Client, sink: MemorySink) -> None:
+    resp = await client.post(
+        url("receive-message"), data=TEXT, headers={"Content-Type": "text/plain"}
+    )
+    assert resp.status == 415
+    assert sink.records == []
+
+
+async def test_body_over_limit_is_413(client: Client, config: Config, sink: MemorySink) -> None:
+    body = b" " * (config.max_body_bytes + 1)
+    resp = await client.post(url("receive-message"), data=body, headers=JSON)
+    assert resp.status == 413
+    assert sink.records == []
+
+
+async def test_chunked_body_over_limit_is_413(
+    client: Client, config: Config, sink: MemorySink
+) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(config.max_body_bytes // 1024 + 2):
+            yield b" " * 1024
+
+    resp = await client.post(url("receive-message"), data=chunks(), headers=JSON)
+    assert resp.status == 413
+    assert sink.records == []
+
+
+async def test_not_json_is_400_and_dead_lettered_verbatim(client: Client, sink: MemorySink) -> None:
+    body = b'{"type": "ReceivedCallback", "phone": '
+    resp = await client.post(url("receive-message"), data=body, headers=JSON)
+    assert resp.status == 400
+    error = await resp.json()
+    assert error["error"] == "invalid_json"
+    assert error["detail"]
+    [dead] = sink.records
+    assert dead.topic == "plug.deadletter"
+    assert dead.value == body
+    headers = dict(dead.headers)
+    assert headers["webhook"] == b"receive-message"
+    assert headers["tenant"] == b"acme"
+    assert headers["error-reason"] == b"invalid_json"
+
+
+async def test_wrong_shape_is_400_invalid_shape(client: Client, sink: MemorySink) -> None:
+    resp = await client.post(url("message-status"), data=b'{"status": "READ"}', headers=JSON)
+    assert resp.status == 400
+    assert (await resp.json())["error"] == "invalid_shape"
+    assert sink.records[0].topic == "plug.deadletter"
+
+
+async def test_broker_down_is_503_with_retry_after(client: Client, sink: MemorySink) -> None:
+    sink.available = False
+    resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    assert resp.status == 503
+    assert int(resp.headers["Retry-After"]) > 0
+    ready = await client.get("/readyz")
+    assert ready.status == 503
+
+
+async def test_dead_letter_not_durable_is_503_not_400(client: Client, sink: MemorySink) -> None:
+    sink.available = False
+    resp = await client.post(url("receive-message"), data=b"not json", headers=JSON)
+    assert resp.status == 503
+
+
+async def test_in_flight_limit_answers_503(
+    aiohttp_client: MakeClient, config: Config, sink: MemorySink
+) -> None:
+    app = build_app(Config(tokens=config.tokens, max_in_flight=1), sink)
+    client = await aiohttp_client(app)
+    from pipeline.http.keys import STATE
+
+    app[STATE].in_flight = 1  # one request already being handled
+    resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    assert resp.status == 503
+    assert (await resp.json())["error"] == "overloaded"
+
+
+async def test_health_ready_and_metrics(client: Client) -> None:
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/readyz")).status == 200
+    await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    text = await (await client.get("/metrics")).text()
+    assert 'plug_webhooks_received_total{webhook="receive-message"}' in text
+
+
+async def test_tokens_never_appear_in_responses(client: Client) -> None:
+    resp = await client.post(url("receive-message", "wrong-token"), data=TEXT, headers=JSON)
+    assert b"wrong-token" not in await resp.read()
+    assert orjson.loads(await resp.read())["error"] == "unauthorised"

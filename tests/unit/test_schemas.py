@@ -1,0 +1,49 @@
+"""The committed schemas/ are what the code generates, and records follow them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from pipeline.ingest import ingest
+from pipeline.schemas import render, schema_documents, write_schemas
+from pipeline.webhooks import Webhook
+from tests.conftest import corpus_files
+
+COMMITTED = Path(__file__).parents[2] / "schemas"
+
+
+def test_committed_schemas_match_the_code() -> None:
+    expected = {name: render(doc) for name, doc in schema_documents().items()}
+    committed = {p.name: p.read_bytes() for p in COMMITTED.glob("*.json")}
+    stale = sorted(
+        n for n in expected.keys() | committed.keys() if expected.get(n) != committed.get(n)
+    )
+    assert stale == [], "run `make schemas` and commit schemas/"
+
+
+def test_write_schemas_writes_one_file_per_topic(tmp_path: Path) -> None:
+    names = sorted(p.name for p in write_schemas(tmp_path))
+    assert "plug.deadletter.json" in names
+    assert "envelope.json" in names
+    assert len(names) == 9
+
+
+def test_every_topic_schema_names_its_data_fields() -> None:
+    docs = schema_documents()
+    finished = docs["plug.attendance.finished.json"]["$defs"]["AttendanceFinished"]
+    assert {"operator_report", "department", "categories", "messages"} <= set(
+        finished["properties"]
+    )
+
+
+def test_corpus_records_round_trip_through_their_envelope_types() -> None:
+    """Each record decodes strictly as its topic's envelope: the schema is the truth."""
+    from pipeline.schemas import envelope_type
+    from pipeline.webhooks import EventType
+
+    by_topic = {f"plug.{e.topic_suffix}": envelope_type(e) for e in EventType}
+    for path in corpus_files():
+        record = ingest(Webhook(path.parent.name), "t", path.read_bytes(), 1, "plug")
+        msgspec.json.decode(record.value, type=by_topic[record.topic])
