@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from pipeline import config as configuration
 from pipeline import register
-from pipeline.simulate import command as simulate
 from pipeline.errors import ConfigError
+from pipeline.simulate import command as simulate
 
 log = logging.getLogger("pipeline")
 

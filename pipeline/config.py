@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -89,20 +90,25 @@ _KAFKA_ENV: dict[str, str] = {
     "KAFKA_SSL_KEYFILE": "ssl_keyfile",
 }
 
+_TENANT = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _COMPRESSIONS = {"none", "gzip", "snappy", "lz4", "zstd"}
 
 
 def parse_tokens(text: str, origin: str) -> dict[str, str]:
     """Parse ``tenant=token,tenant=token`` (commas or newlines between pairs)."""
     tokens: dict[str, str] = {}
-    for raw_pair in text.replace("\n", ",").split(","):
-        pair = raw_pair.strip()
-        if not pair or pair.startswith("#"):
+    lines = (line.strip() for line in text.splitlines())
+    pairs = [p.strip() for line in lines if not line.startswith("#") for p in line.split(",")]
+    for pair in pairs:
+        if not pair:
             continue
         tenant, sep, token = pair.partition("=")
         tenant, token = tenant.strip(), token.strip()
         if not sep or not tenant or not token:
             raise ConfigError(f"{origin}: expected tenant=token, got {tenant or pair!r}")
+        if not _TENANT.fullmatch(tenant):
+            # the tenant is part of record keys ("tenant:phone"): no separator inside it
+            raise ConfigError(f"{origin}: tenant {tenant!r} may hold only letters, digits, . _ -")
         if tenant in tokens:
             raise ConfigError(f"{origin}: tenant {tenant!r} appears twice")
         if token in tokens.values():
@@ -138,8 +144,9 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["tokens"] = load_tokens(env, tokens_file)
     values["kafka_security"] = security
-    if str(values.get("compression", "")).lower() == "none":
-        values["compression"] = None
+    if "compression" in values:
+        compression = str(values["compression"]).lower()
+        values["compression"] = None if compression == "none" else compression
     try:
         config = msgspec.convert(values, Config, strict=False)
     except msgspec.ValidationError as exc:

@@ -73,15 +73,30 @@ def _decode(decoder: msgspec.json.Decoder[T], body: bytes, webhook: Webhook) -> 
         # Decoding stops at the first fault; a shape error can hide that the body is not JSON.
         _check_json(body)
         raise Malformed(f"not a {webhook.value} webhook: {exc}") from exc
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise Malformed(f"body is not valid JSON: {exc}", reason="invalid_json") from exc
+    except RecursionError as exc:
+        raise Malformed("body is nested too deeply", reason="invalid_json") from exc
+    except ArithmeticError as exc:  # a number beyond what Decimal can hold
+        raise Malformed(f"a number is out of range: {exc!r}", reason="invalid_json") from exc
 
 
 def _check_json(body: bytes) -> None:
     try:
         msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise Malformed(f"body is not valid JSON: {exc}", reason="invalid_json") from exc
+    except RecursionError as exc:
+        raise Malformed("body is nested too deeply", reason="invalid_json") from exc
+
+
+def _check_utf8(body: bytes) -> None:
+    """JSON is UTF-8; msgspec does not check the strings it skips, so check once here."""
+    if not body.isascii():
+        try:
+            body.decode()
+        except UnicodeDecodeError as exc:
+            raise Malformed(f"body is not UTF-8: {exc}", reason="invalid_json") from exc
 
 
 def _check_type(webhook: Webhook, declared: str | None) -> None:
@@ -99,6 +114,7 @@ def _transcript(chat: msgspec.Raw, webhook: Webhook) -> list[Any]:
 
 def normalised(webhook: Webhook, body: bytes) -> tuple[EventType, str | None, EventData]:
     """Decode and normalise: the event type, the key's identity, the event."""
+    _check_utf8(body)
     return _NORMALISERS[webhook](webhook, body)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from unittest import mock
 
 import msgspec
@@ -16,7 +17,7 @@ from pipeline.plug.chat import ChatShapeError, chat_entries
 MODEST = settings(max_examples=200, deadline=None)
 
 
-def compact(pairs: list[tuple[str, object]], *, ensure_ascii: bool = True) -> bytes:
+def compact(pairs: Sequence[tuple[str, object]], *, ensure_ascii: bool = True) -> bytes:
     """A JSON object written by hand, so a key may repeat; no whitespace anywhere."""
     items = (
         json.dumps(k, ensure_ascii=ensure_ascii)
@@ -27,7 +28,7 @@ def compact(pairs: list[tuple[str, object]], *, ensure_ascii: bool = True) -> by
     return ("{" + ",".join(items) + "}").encode()
 
 
-def pretty(pairs: list[tuple[str, object]], *, indent: int = 2) -> bytes:
+def pretty(pairs: Sequence[tuple[str, object]], *, indent: int = 2) -> bytes:
     """The same object laid out the way Plug's documentation prints it."""
     pad = " " * indent
     items = (
@@ -35,6 +36,9 @@ def pretty(pairs: list[tuple[str, object]], *, indent: int = 2) -> bytes:
         for k, v in pairs
     )
     return ("{\n" + ",\n".join(items) + "\n}\n").encode()
+
+
+Layout = Callable[[Sequence[tuple[str, object]]], bytes]
 
 
 def decoded(entries: list[tuple[str, bytes]]) -> list[tuple[str, object]]:
@@ -50,7 +54,7 @@ THIRD = {"messageId": "OTHER", "momment": 1651065480000, "text": {"message": "tr
 
 
 @pytest.mark.parametrize("layout", [compact, pretty], ids=["compact", "pretty"])
-def test_repeated_keys_are_kept_in_document_order(layout) -> None:
+def test_repeated_keys_are_kept_in_document_order(layout: Layout) -> None:
     pairs = [("ID_DA_MENSAGEM", FIRST), ("OTHER", THIRD), ("ID_DA_MENSAGEM", SECOND)]
 
     entries = chat_entries(layout(pairs))
@@ -59,7 +63,7 @@ def test_repeated_keys_are_kept_in_document_order(layout) -> None:
 
 
 @pytest.mark.parametrize("layout", [compact, pretty], ids=["compact", "pretty"])
-def test_three_copies_of_one_key_give_three_entries(layout) -> None:
+def test_three_copies_of_one_key_give_three_entries(layout: Layout) -> None:
     pairs = [("k", {"n": 1}), ("k", {"n": 2}), ("k", {"n": 3})]
 
     assert decoded(chat_entries(layout(pairs))) == pairs
@@ -133,7 +137,9 @@ PAIRS = st.lists(st.tuples(KEYS, JSON_VALUES), max_size=8)
 
 @MODEST
 @given(pairs=PAIRS, ensure_ascii=st.booleans())
-def test_fast_path_equals_scan_path_on_compact_input(pairs, ensure_ascii) -> None:
+def test_fast_path_equals_scan_path_on_compact_input(
+    pairs: list[tuple[str, object]], ensure_ascii: bool
+) -> None:
     raw = compact(pairs, ensure_ascii=ensure_ascii)
 
     fast = chat_entries(raw)
@@ -146,7 +152,9 @@ def test_fast_path_equals_scan_path_on_compact_input(pairs, ensure_ascii) -> Non
 
 @MODEST
 @given(pairs=PAIRS, indent=st.integers(min_value=0, max_value=4))
-def test_pretty_input_keeps_every_pair_in_order(pairs, indent) -> None:
+def test_pretty_input_keeps_every_pair_in_order(
+    pairs: list[tuple[str, object]], indent: int
+) -> None:
     entries = chat_entries(pretty(pairs, indent=indent))
 
     assert [k for k, _ in entries] == [k for k, _ in pairs]
