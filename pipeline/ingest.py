@@ -190,6 +190,19 @@ def ingest(webhook: Webhook, tenant: str, body: bytes, received_at: int, prefix:
     )
 
 
+def raw(
+    webhook: Webhook, tenant: str, body: bytes, received_at: int, prefix: str, event: Record
+) -> Record:
+    """The accepted body verbatim for ``plug.raw``, keyed like its event, to rebuild topics."""
+    return Record(
+        topic=route.raw_topic(prefix),
+        key=event.key,
+        value=body,
+        headers=route.raw_headers(webhook, tenant, received_at, event.event_id),
+        event_id=event.event_id,
+    )
+
+
 def deadletter(
     webhook: Webhook, tenant: str, body: bytes, received_at: int, prefix: str, error: Malformed
 ) -> Record:

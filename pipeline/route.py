@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.webhooks import DEADLETTER_SUFFIX, EventType, Webhook, topic_name
+from pipeline.webhooks import DEADLETTER_SUFFIX, RAW_SUFFIX, EventType, Webhook, topic_name
 
 Headers = list[tuple[str, bytes]]
 _JSON = b"application/json"
@@ -14,6 +14,10 @@ def event_topic(prefix: str, event_type: EventType) -> str:
 
 def deadletter_topic(prefix: str) -> str:
     return topic_name(prefix, DEADLETTER_SUFFIX)
+
+
+def raw_topic(prefix: str) -> str:
+    return topic_name(prefix, RAW_SUFFIX)
 
 
 def key(tenant: str, identity: str | None) -> bytes:
@@ -32,6 +36,15 @@ def event_headers(event_type: EventType, event_id: str, tenant: str, webhook: We
         ("tenant", tenant.encode()),
         ("webhook", webhook.value.encode()),
         ("content-type", _JSON),
+    ]
+
+
+def raw_headers(webhook: Webhook, tenant: str, received_at: int, event_id: str) -> Headers:
+    return [
+        ("webhook", webhook.value.encode()),
+        ("tenant", tenant.encode()),
+        ("received-at", str(received_at).encode()),
+        ("event-id", event_id.encode()),
     ]
 
 

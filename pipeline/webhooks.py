@@ -61,4 +61,4 @@ def topic_name(prefix: str, suffix: str) -> str:
 def all_topics(prefix: str) -> list[str]:
     """Every topic the ingress writes to."""
     suffixes = [event_type.topic_suffix for event_type in EventType]
-    return [topic_name(prefix, s) for s in [*suffixes, DEADLETTER_SUFFIX]]
+    return [topic_name(prefix, s) for s in [*suffixes, DEADLETTER_SUFFIX, RAW_SUFFIX]]

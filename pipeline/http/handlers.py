@@ -99,14 +99,16 @@ async def _accept(request: web.Request, hook: Webhook, tenant: str, body: bytes)
     except Malformed as exc:
         dead = ingest.deadletter(hook, tenant, body, received_at, config.topic_prefix, exc)
         # The raw bytes must be durable before we say 400: a 503 asks Plug to send again.
-        await sink.publish(dead)
+        await sink.publish((dead,))
         METRICS.deadlettered.inc()
         log.info("dead-lettered a %s webhook of %s: %s", hook.value, tenant, exc.reason)
         raise
-    await sink.publish(record)
-    METRICS.published.labels(record.topic).inc()
+    records: tuple[ingest.Record, ...] = (record,)
+    if config.raw_archive:
+        records = (record, ingest.raw(hook, tenant, body, received_at, config.topic_prefix, record))
+    durability = await sink.publish(records)
     return web.Response(
-        body=orjson.dumps({"event_id": record.event_id, "status": "published"}),
+        body=orjson.dumps({"event_id": record.event_id, "status": durability}),
         content_type="application/json",
     )
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Literal, Protocol
 
 from pipeline.ingest import Record
+
+# "published": acknowledged by Kafka; "spooled": fsynced in the local spool.
+Durability = Literal["published", "spooled"]
 
 
 class Sink(Protocol):
     async def start(self) -> None:
         """Begin connecting; returns without waiting for the broker."""
 
-    async def publish(self, record: Record) -> None:
-        """Return once the record is durable, or raise ``NotDurable``."""
+    async def publish(self, records: Sequence[Record]) -> Durability:
+        """Return once every record is durable (and say how), or raise ``NotDurable``."""
 
     async def ready(self) -> bool:
         """True when a publish now would reach the broker."""

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -20,6 +21,7 @@ from pipeline.config import Config
 from pipeline.errors import AckTimeout, BrokerUnavailable
 from pipeline.ingest import Record
 from pipeline.metrics import METRICS
+from pipeline.sink.base import Durability
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ class KafkaSink:
             self._producer = producer
             log.info("connected to Kafka at %s", self._config.bootstrap_servers)
 
-    async def publish(self, record: Record) -> None:
+    async def publish(self, records: Sequence[Record]) -> Durability:
         producer = self._producer
         if producer is None:
             raise BrokerUnavailable("not connected to Kafka yet")
@@ -89,10 +91,12 @@ class KafkaSink:
         try:
             async with asyncio.timeout(self._config.ack_timeout_s):
                 # send() can itself wait (full buffer, missing metadata): bound both steps.
-                delivery = await producer.send(
-                    record.topic, record.value, key=record.key, headers=record.headers
-                )
-                await delivery
+                deliveries = [
+                    await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
+                    for r in records
+                ]
+                for delivery in deliveries:
+                    await delivery
         except TimeoutError as exc:
             raise AckTimeout(
                 f"Kafka did not acknowledge within {self._config.ack_timeout_s:g} s"
@@ -100,6 +104,9 @@ class KafkaSink:
         except KafkaError as exc:
             raise BrokerUnavailable(f"Kafka refused the record: {exc}") from exc
         METRICS.ack_latency.observe(time.perf_counter() - started)
+        for r in records:
+            METRICS.published.labels(r.topic).inc()
+        return "published"
 
     async def ready(self) -> bool:
         producer = self._producer

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pipeline.errors import BrokerUnavailable
 from pipeline.ingest import Record
+from pipeline.sink.base import Durability
 
 
 class MemorySink:
@@ -15,10 +18,11 @@ class MemorySink:
     async def start(self) -> None:
         self.started = True
 
-    async def publish(self, record: Record) -> None:
+    async def publish(self, records: Sequence[Record]) -> Durability:
         if not self.available:
             raise BrokerUnavailable("the in-memory broker is switched off")
-        self.records.append(record)
+        self.records.extend(records)
+        return "published"
 
     async def ready(self) -> bool:
         return self.available

@@ -105,7 +105,7 @@ def broker() -> str:
 def ingress(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingress]:
     """One ingress for the session, on topics of its own so runs never mix."""
     prefix = f"it{uuid.uuid4().hex[:8]}"
-    kafka.create_topics([*all_topics(prefix), f"{prefix}.raw"])
+    kafka.create_topics(all_topics(prefix))
     running = start_ingress(tmp_path_factory.mktemp("ingress"), prefix)
     yield running
     stop_ingress(running)

@@ -49,12 +49,20 @@ class Record:
         return self.headers["event-id"].decode()
 
 
-def read_all(topics: Iterable[str], until: int, timeout_s: float = 30.0) -> list[Record]:
-    """Every record of ``topics`` from the beginning; returns once ``until`` are read.
+def read_all(
+    topics: Iterable[str],
+    until: int | None = None,
+    timeout_s: float = 30.0,
+    want: Iterable[str] = (),
+) -> list[Record]:
+    """Every record of ``topics`` from the beginning.
 
-    Returns what it has when ``timeout_s`` passes, so a missing record fails the
-    test's assertion with the records that were found.
+    Returns once ``until`` records are read, or once every event id in ``want`` has
+    been seen, or when ``timeout_s`` passes, whichever is first; then a missing
+    record fails the test's own assertion, with the records that were found.
     """
+    missing = set(want)
+    limit = until if until is not None else (1 if not missing else 10**9)
     consumer = Consumer(
         {
             "bootstrap.servers": BOOTSTRAP,
@@ -74,10 +82,14 @@ def read_all(topics: Iterable[str], until: int, timeout_s: float = 30.0) -> list
         consumer.assign(assignment)
         records: list[Record] = []
         deadline = time.monotonic() + timeout_s
-        while len(records) < until and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=1000, timeout=0.2):
                 if msg.error() is None:
-                    records.append(Record(msg))
+                    record = Record(msg)
+                    records.append(record)
+                    missing.discard(record.headers.get("event-id", b"").decode())
+            if len(records) >= limit and not missing:
+                break
         return records
     finally:
         consumer.close()

@@ -39,10 +39,24 @@ async def test_published_answer_carries_event_id(client: Client, sink: MemorySin
     assert resp.status == 200
     answer = await resp.json()
     assert answer["status"] == "published"
-    assert len(sink.records) == 1
-    assert sink.records[0].event_id == answer["event_id"]
-    assert sink.records[0].topic == "plug.message.received"
-    assert sink.records[0].key == b"acme:5544999999999"
+    event, raw = sink.records
+    assert event.event_id == answer["event_id"]
+    assert event.topic == "plug.message.received"
+    assert event.key == b"acme:5544999999999"
+    # the raw archive: the body verbatim, keyed like its event
+    assert raw.topic == "plug.raw"
+    assert raw.value == TEXT
+    assert raw.key == event.key
+    assert dict(raw.headers)["event-id"] == event.event_id.encode()
+
+
+async def test_raw_archive_can_be_turned_off(
+    aiohttp_client: MakeClient, config: Config, sink: MemorySink
+) -> None:
+    client = await aiohttp_client(build_app(Config(tokens=config.tokens, raw_archive=False), sink))
+    resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    assert resp.status == 200
+    assert [r.topic for r in sink.records] == ["plug.message.received"]
 
 
 async def test_bearer_token_names_the_tenant(client: Client, sink: MemorySink) -> None:
