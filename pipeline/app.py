@@ -19,6 +19,10 @@ def build_app(config: Config, sink: Sink | None = None) -> web.Application:
         from pipeline.sink.kafka import KafkaSink
 
         sink = KafkaSink(config)
+        if config.spool_dir is not None:
+            from pipeline.sink.spooled import SpooledSink
+
+            sink = SpooledSink(sink, config.spool_dir, config.spool_max_bytes)
     # The webhook handler streams the body under its own limit; this one guards the rest.
     app = web.Application(middlewares=[errors_middleware], client_max_size=config.max_body_bytes)
     app[CONFIG] = config

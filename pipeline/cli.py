@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import ssl
 import sys
 from collections.abc import Sequence
 
@@ -35,6 +33,9 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--tls-cert", help="TLS certificate (PLUG_PIPELINE_TLS_CERT)")
     p.add_argument("--tls-key", help="TLS key (PLUG_PIPELINE_TLS_KEY)")
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)"
+    )
     p.set_defaults(func=_serve)
 
 
@@ -55,37 +56,13 @@ def _serve(args: argparse.Namespace) -> int:
         )
     }
     config = configuration.load(None, **flags)
-    from aiohttp import web
+    from pipeline import serve
 
-    from pipeline.app import build_app
-
-    ssl_context = None
-    if config.tls_cert and config.tls_key:
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        try:
-            ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"cannot load TLS certificate/key: {exc}") from exc
     if not config.auth_enabled:
         log.warning("no tenant tokens configured (PLUG_PIPELINE_TOKENS): every request is accepted")
-    try:
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        pass
-    scheme = "https" if ssl_context else "http"
-    log.info("listening on %s://%s:%d", scheme, config.host, config.port)
-    web.run_app(
-        build_app(config),
-        host=config.host,
-        port=config.port,
-        ssl_context=ssl_context,
-        access_log=None,  # the default access log would print tokens from query strings
-        print=None,
-        shutdown_timeout=config.ack_timeout_s * 2,
-    )
-    return 0
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    return serve.run(config, args.workers)
 
 
 def _schemas_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -42,9 +42,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 4 * 1024 * 1024
     max_in_flight: int = 2048
     ack_timeout_s: float = 5.0
+    shutdown_grace_s: float = 0.0
+    shutdown_timeout_s: float = 15.0
     linger_ms: int = 2
     compression: str | None = "lz4"
     raw_archive: bool = True
+    spool_dir: str | None = "spool"
+    spool_max_bytes: int = 1024**3
     tls_cert: str | None = None
     tls_key: str | None = None
     kafka_security: KafkaSecurity = msgspec.field(default_factory=KafkaSecurity)
@@ -73,9 +77,13 @@ _ENV: dict[str, str] = {
     "PLUG_PIPELINE_MAX_BODY_BYTES": "max_body_bytes",
     "PLUG_PIPELINE_MAX_IN_FLIGHT": "max_in_flight",
     "PLUG_PIPELINE_ACK_TIMEOUT_S": "ack_timeout_s",
+    "PLUG_PIPELINE_SHUTDOWN_GRACE_S": "shutdown_grace_s",
+    "PLUG_PIPELINE_SHUTDOWN_TIMEOUT_S": "shutdown_timeout_s",
     "PLUG_PIPELINE_LINGER_MS": "linger_ms",
     "PLUG_PIPELINE_COMPRESSION": "compression",
     "PLUG_PIPELINE_RAW_ARCHIVE": "raw_archive",
+    "PLUG_PIPELINE_SPOOL_DIR": "spool_dir",
+    "PLUG_PIPELINE_SPOOL_MAX_BYTES": "spool_max_bytes",
     "PLUG_PIPELINE_TLS_CERT": "tls_cert",
     "PLUG_PIPELINE_TLS_KEY": "tls_key",
 }
@@ -144,6 +152,8 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["tokens"] = load_tokens(env, tokens_file)
     values["kafka_security"] = security
+    if str(values.get("spool_dir", "")).lower() in {"none", "off"}:
+        values["spool_dir"] = None
     if "compression" in values:
         compression = str(values["compression"]).lower()
         values["compression"] = None if compression == "none" else compression
@@ -164,10 +174,14 @@ def _validate(config: Config) -> None:
         raise ConfigError("in-flight limit must be at least 1")
     if config.ack_timeout_s <= 0:
         raise ConfigError("ack timeout must be positive")
+    if config.shutdown_grace_s < 0 or config.shutdown_timeout_s <= 0:
+        raise ConfigError("shutdown grace must be >= 0 and shutdown timeout positive")
     if config.compression is not None and config.compression not in _COMPRESSIONS:
         raise ConfigError(
             f"compression {config.compression!r} is not one of {sorted(_COMPRESSIONS)}"
         )
+    if config.spool_max_bytes < 1024 * 1024:
+        raise ConfigError("spool limit must be at least 1 MiB")
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("TLS needs both a certificate and a key")
     if not config.bootstrap_servers.strip():

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class SpoolStatsSource(Protocol):
+    @property
+    def depth(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def oldest_age_s(self) -> float: ...
+    @property
+    def torn_records(self) -> int: ...
 
 
 class Metrics:
@@ -28,6 +41,28 @@ class Metrics:
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+
+        self.spooled = Counter(
+            "plug_records_spooled", "Records written to the local spool", registry=r
+        )
+        self.drained = Counter(
+            "plug_records_drained", "Spooled records published to Kafka", registry=r
+        )
+        self.spool_depth = Gauge("plug_spool_depth", "Records in the spool", registry=r)
+        self.spool_bytes = Gauge("plug_spool_bytes", "Bytes in the spool", registry=r)
+        self.spool_age = Gauge(
+            "plug_spool_oldest_age_seconds", "Age of the oldest spooled record", registry=r
+        )
+        self.spool_torn = Gauge(
+            "plug_spool_torn_records", "Torn records skipped at start-up", registry=r
+        )
+
+    def watch_spool(self, spool: SpoolStatsSource) -> None:
+        """Read the spool's figures at scrape time, so they are never stale."""
+        self.spool_depth.set_function(lambda: spool.depth)
+        self.spool_bytes.set_function(lambda: spool.bytes)
+        self.spool_age.set_function(lambda: spool.oldest_age_s)
+        self.spool_torn.set_function(lambda: spool.torn_records)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -118,12 +118,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    if state.stopping:
-        return web.json_response({"status": "stopping"}, status=503)
-    if not await request.app[SINK].ready():
-        return web.json_response({"status": "kafka unreachable"}, status=503)
-    return web.json_response({"status": "ready"})
+    sink = request.app[SINK]
+    if request.app[STATE].stopping:
+        return web.json_response({"status": "stopping", **sink.describe()}, status=503)
+    if not await sink.ready():
+        return web.json_response({"status": "not ready", **sink.describe()}, status=503)
+    return web.json_response({"status": "ready", **sink.describe()})
 
 
 async def metrics(request: web.Request) -> web.Response:

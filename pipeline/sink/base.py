@@ -21,5 +21,8 @@ class Sink(Protocol):
     async def ready(self) -> bool:
         """True when a publish now would reach the broker."""
 
+    def describe(self) -> dict[str, object]:
+        """Figures for /readyz: connection, spool depth and age."""
+
     async def stop(self) -> None:
         """Flush what was accepted and close, within a bounded time."""

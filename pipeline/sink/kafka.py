@@ -123,6 +123,9 @@ class KafkaSink:
         self._ready_at = time.monotonic()
         return self._ready
 
+    def describe(self) -> dict[str, object]:
+        return {"kafka_connected": self._producer is not None}
+
     async def stop(self) -> None:
         if self._connector is not None:
             self._connector.cancel()

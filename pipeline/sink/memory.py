@@ -27,5 +27,8 @@ class MemorySink:
     async def ready(self) -> bool:
         return self.available
 
+    def describe(self) -> dict[str, object]:
+        return {"records": len(self.records)}
+
     async def stop(self) -> None:
         self.started = False

@@ -67,6 +67,7 @@ def start_ingress(
         "PLUG_PIPELINE_HOST": "127.0.0.1",
         "PLUG_PIPELINE_PORT": str(port),
         "PLUG_PIPELINE_TOPIC_PREFIX": prefix,
+        "PLUG_PIPELINE_SPOOL_DIR": str(tmp / f"spool-{port}"),
         **env,
     }
     with log.open("wb") as out:

@@ -279,7 +279,7 @@ async def test_long_transcript_is_published(ingress: Ingress) -> None:
     assert [m["message_id"] for m in data["messages"]] == sorted(messages)
 
 
-async def test_kafka_unreachable_gives_503_quickly_and_not_ready(
+async def test_kafka_unreachable_without_spool_gives_503_quickly_and_not_ready(
     broker: str, tmp_path: Path
 ) -> None:
     # a port where nothing listens: the ingress starts, but cannot make anything durable
@@ -289,6 +289,7 @@ async def test_kafka_unreachable_gives_503_quickly_and_not_ready(
         bootstrap="127.0.0.1:1",
         ready=False,
         PLUG_PIPELINE_ACK_TIMEOUT_S="1",
+        PLUG_PIPELINE_SPOOL_DIR="none",
     )
     try:
         assert dead.status("/readyz") == 503
@@ -303,6 +304,30 @@ async def test_kafka_unreachable_gives_503_quickly_and_not_ready(
                 assert int(resp.headers["Retry-After"]) > 0
             # bounded: an answer, not a hang (the client's own limit is far above this)
             assert asyncio.get_running_loop().time() - started < 10
+    finally:
+        stop_ingress(dead)
+
+
+async def test_kafka_unreachable_with_spool_answers_spooled_and_not_ready(
+    broker: str, tmp_path: Path
+) -> None:
+    dead = start_ingress(
+        tmp_path, "unreachable", bootstrap="127.0.0.1:1", ready=False,
+        PLUG_PIPELINE_ACK_TIMEOUT_S="1",
+    )  # fmt: skip
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, answer = await post(
+                session,
+                dead.webhook_url("receive-message"),
+                fixture_bytes("receive-message/text.json"),
+            )
+            assert (status, answer["status"]) == (200, "spooled")
+            async with session.get(dead.url + "/readyz") as resp:
+                assert resp.status == 503
+                figures = orjson.loads(await resp.read())
+        assert figures["spool_depth"] == 2  # the event and its raw body
+        assert figures["spool_writable"] is True
     finally:
         stop_ingress(dead)
 
