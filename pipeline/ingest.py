@@ -19,7 +19,7 @@ from pipeline.errors import Malformed
 from pipeline.events import normalise
 from pipeline.events.models import Envelope, EventData
 from pipeline.plug import wire
-from pipeline.plug.chat import ChatShapeError, chat_entries
+from pipeline.plug.chat import ChatShapeError, chat_array
 from pipeline.webhooks import EventType, Webhook
 
 T = TypeVar("T")
@@ -57,13 +57,13 @@ _CALLBACK_TYPE = {
 
 def event_id(tenant: str, webhook: Webhook, body: bytes) -> str:
     """Deterministic: a redelivered webhook gets the id it had the first time."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(tenant.encode())
+    # SHA-256, cut to 32 hex chars: CPUs with SHA extensions hash it twice as fast as blake2b.
+    digest = hashlib.sha256(tenant.encode())
     digest.update(b"\x00")
     digest.update(webhook.value.encode())
     digest.update(b"\x00")
     digest.update(body)
-    return digest.hexdigest()
+    return digest.hexdigest()[:32]
 
 
 def _decode(decoder: msgspec.json.Decoder[T], body: bytes, webhook: Webhook) -> T:
@@ -104,12 +104,17 @@ def _check_type(webhook: Webhook, declared: str | None) -> None:
         raise Malformed(f"a {declared} callback was sent to the {webhook.value} webhook")
 
 
+# The chat's values as one JSON array: a single decode costs less than one per message.
+_MESSAGES = _decoder(list[wire.MessageWire])
+
+
 def _transcript(chat: msgspec.Raw, webhook: Webhook) -> list[Any]:
     try:
-        entries = chat_entries(chat)
+        keys, values = chat_array(chat)
     except ChatShapeError as exc:
         raise Malformed(str(exc)) from exc
-    return normalise.transcript([(k, _decode(_MESSAGE, v, webhook)) for k, v in entries])
+    wires = _decode(_MESSAGES, values, webhook)
+    return normalise.transcript(list(zip(keys, wires, strict=True)))
 
 
 def normalised(webhook: Webhook, body: bytes) -> tuple[EventType, str | None, EventData]:

@@ -3,7 +3,8 @@
 # run straight from Maven Central jars. Needs java 17+, mvn, and pom.xml + log4j2.properties beside it.
 #   kafka-local.sh fetch              jars -> $KL_LIBS (once, then cached; KL_TOOLS=1 adds the CLI tools)
 #   kafka-local.sh single [PORT]      1 node: client PORT (default 9092), controller PORT+1
-#   kafka-local.sh cluster            3 nodes: 19092/19093, 29092/29093, 39092/39093 (RF=3, min ISR 2)
+#   kafka-local.sh cluster [PORT]     3 nodes: node N on client PORT+10(N-1), controller +1
+#                                     (default PORT 19092: 19092, 19102, 19112; RF=3, min ISR 2)
 #   kafka-local.sh kill N             SIGKILL node N (fault injection)
 #   kafka-local.sh term N             SIGTERM node N (controlled shutdown), SIGKILL after 20 s
 #   kafka-local.sh start N            (re)start node N and wait until it reports started
@@ -141,20 +142,23 @@ single() {
 }
 
 cluster() {
-  local n voters="1@127.0.0.1:19093,2@127.0.0.1:29093,3@127.0.0.1:39093"
+  local base=${1:-19092} n voters=""
+  for n in 1 2 3; do voters+="${voters:+,}$n@127.0.0.1:$((base + 10 * (n - 1) + 1))"; done
   fetch
-  for n in 1 2 3; do write_conf "$n" "${n}9092" "${n}9093" "$voters" 3 2; done
+  for n in 1 2 3; do
+    write_conf "$n" "$((base + 10 * (n - 1)))" "$((base + 10 * (n - 1) + 1))" "$voters" 3 2
+  done
   for n in 1 2 3; do format_node "$n" & done; wait
   for n in 1 2 3; do start_node "$n"; done          # all at once: each waits for the quorum
   for n in 1 2 3; do wait_ready "$n"; done
-  echo "bootstrap.servers=127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"
+  echo "bootstrap.servers=127.0.0.1:$base,127.0.0.1:$((base + 10)),127.0.0.1:$((base + 20))"
 }
 
 cmd=${1:-}; shift || true
 case $cmd in
   fetch)   fetch ;;
   single)  single "$@" ;;
-  cluster) cluster ;;
+  cluster) cluster "$@" ;;
   start)   start_node "$1"; wait_ready "$1" ;;
   kill)    kill_node "$1" ;;
   term)    term_node "$1" ;;

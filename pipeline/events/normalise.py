@@ -20,7 +20,8 @@ from pipeline.events.models import (
 from pipeline.plug import wire
 
 # Plug's status spellings over the years -> one name each; unknown values stay as sent.
-_STATUS = {
+# Keyed by ``str | None`` so that ``_STATUS.get(s, s)`` also takes None (no key: None).
+_STATUS: dict[str | None, str] = {
     "MESSAGE_SENT": "SENT",
     "MESSAGE_RECEIVED": "RECEIVED",
     "MESSAGE_READ": "READ",
@@ -34,8 +35,6 @@ _MS_LIMIT = 2**63
 
 
 def status(value: str | None) -> str | None:
-    if value is None:
-        return None
     return _STATUS.get(value, value)
 
 
@@ -164,48 +163,101 @@ def content(msg: wire.MessageWire) -> c.AnyContent:
 
 def message(msg: wire.MessageWire, key: str | None = None) -> Message:
     """One message; ``key`` is its chat-map key, the ID when the body has none."""
+    when = msg.momment if msg.momment is not None else msg.moment
+    # Almost every moment is already epoch ms; epoch_ms is for the rest.
+    moment = when if type(when) is int and _SECONDS_BELOW <= when < _MS_LIMIT else epoch_ms(when)
+    params = msg.notificationParameters
+    # Positional, in Message's field order (checked below): see Message for why.
     return Message(
-        message_id=msg.messageId if msg.messageId is not None else key,
-        moment=epoch_ms(msg.momment if msg.momment is not None else msg.moment),
-        phone=msg.phone,
-        chat_name=msg.chatName,
-        sender_name=msg.senderName,
-        sender_photo=msg.senderPhoto,
-        photo=msg.photo,
-        from_me=msg.fromMe,
-        status=status(msg.status),
-        is_group=msg.isGroup,
-        is_newsletter=msg.isNewsletter,
-        is_broadcast=msg.broadcast,
-        is_edit=msg.isEdit,
-        is_status_reply=msg.isStatusReply,
-        is_waiting=msg.waitingMessage,
-        is_automatic=msg.isAutomaticMessage,
-        is_forwarded=msg.forwarded,
-        from_api=msg.fromApi,
-        view_once=msg.viewOnce,
-        instance_id=msg.instanceId,
-        connected_phone=msg.connectedPhone,
-        sender_lid=msg.senderLid,
-        chat_lid=msg.chatLid,
-        participant_phone=msg.participantPhone,
-        participant_lid=msg.participantLid,
-        reference_message_id=msg.referenceMessageId,
-        expiration_seconds=msg.messageExpirationSeconds,
-        expires_at=msg.expiresAt,
-        code=msg.code,
-        external_ad=None if msg.externalAdReply is None else snake_keys(msg.externalAdReply),
-        notification=msg.notification,
-        notification_parameters=snake_keys(msg.notificationParameters or []),
-        call_id=msg.callId,
-        request_method=msg.requestMethod,
-        profile_name=msg.profileName,
-        updated_photo=msg.updatedPhoto,
-        link_mode=msg.linkMode,
-        broadcast_recipients=msg.broadcastRecipients or [],
-        status_image=None if msg.statusImage is None else _image(msg.statusImage),
-        content=content(msg),
+        msg.messageId if msg.messageId is not None else key,  # message_id
+        moment,
+        msg.phone,
+        msg.chatName,
+        msg.senderName,
+        msg.senderPhoto,
+        msg.photo,
+        msg.fromMe,
+        _STATUS.get(msg.status, msg.status),  # status(msg.status), without the call
+        msg.isGroup,
+        msg.isNewsletter,
+        msg.broadcast,  # is_broadcast
+        msg.isEdit,
+        msg.isStatusReply,
+        msg.waitingMessage,  # is_waiting
+        msg.isAutomaticMessage,  # is_automatic
+        msg.forwarded,  # is_forwarded
+        msg.fromApi,
+        msg.viewOnce,
+        msg.instanceId,
+        msg.connectedPhone,
+        msg.senderLid,
+        msg.chatLid,
+        msg.participantPhone,
+        msg.participantLid,
+        msg.referenceMessageId,
+        msg.messageExpirationSeconds,  # expiration_seconds
+        msg.expiresAt,
+        msg.code,
+        None if msg.externalAdReply is None else snake_keys(msg.externalAdReply),  # external_ad
+        msg.notification,
+        [] if not params else snake_keys(params),  # notification_parameters
+        msg.callId,
+        msg.requestMethod,
+        msg.profileName,
+        msg.updatedPhoto,
+        msg.linkMode,
+        msg.broadcastRecipients or [],
+        None if msg.statusImage is None else _image(msg.statusImage),  # status_image
+        content(msg),
     )
+
+
+# The order ``message`` passes its arguments in: a field added to or moved in Message
+# must fail here, at import, rather than shift every value into its neighbour's key.
+_MESSAGE_FIELDS = (
+    "message_id",
+    "moment",
+    "phone",
+    "chat_name",
+    "sender_name",
+    "sender_photo",
+    "photo",
+    "from_me",
+    "status",
+    "is_group",
+    "is_newsletter",
+    "is_broadcast",
+    "is_edit",
+    "is_status_reply",
+    "is_waiting",
+    "is_automatic",
+    "is_forwarded",
+    "from_api",
+    "view_once",
+    "instance_id",
+    "connected_phone",
+    "sender_lid",
+    "chat_lid",
+    "participant_phone",
+    "participant_lid",
+    "reference_message_id",
+    "expiration_seconds",
+    "expires_at",
+    "code",
+    "external_ad",
+    "notification",
+    "notification_parameters",
+    "call_id",
+    "request_method",
+    "profile_name",
+    "updated_photo",
+    "link_mode",
+    "broadcast_recipients",
+    "status_image",
+    "content",
+)
+if Message.__struct_fields__ != _MESSAGE_FIELDS:
+    raise ImportError("normalise.message passes Message's fields by position: update it")
 
 
 def _order(m: Message) -> tuple[int, str]:

@@ -101,49 +101,48 @@ class ReactionWire(Struct):
     referencedMessage: ReferencedMessage | None = None
 
 
-class MessageWire(Struct):
-    """A ReceivedCallback, and each entry of an attendance's ``chat`` map."""
+class MessageWire(Struct, gc=False):
+    """A ReceivedCallback, and each entry of an attendance's ``chat`` map.
 
-    type: str | None = None
+    The fields follow the order in which Z-API writes a ReceivedCallback: msgspec
+    looks a key up starting after the field matched last, so a body in this order
+    needs one comparison a key (a transcript decoded about a quarter faster than
+    with the fields in their former order).
+    gc=False: a decoded value holds no reference cycle, so the collector need not
+    track the 40 or 400 of these a transcript makes.
+    """
+
+    isStatusReply: bool | None = None
+    chatLid: str | None = None
+    senderLid: str | None = None
+    connectedPhone: str | None = None
+    waitingMessage: bool | None = None
+    isEdit: bool | None = None
+    isGroup: bool | None = None
+    isNewsletter: bool | None = None
     instanceId: str | None = None
     messageId: str | None = None
     phone: str | None = None
     fromMe: bool | None = None
     momment: Moment = None
     moment: Moment = None  # two Z-API examples spell it correctly
+    expiresAt: Any = None
     status: str | None = None
     chatName: str | None = None
-    senderName: str | None = None
     senderPhoto: str | None = None
-    photo: str | None = None
-    broadcast: bool | None = None
-    isGroup: bool | None = None
-    isNewsletter: bool | None = None
-    isEdit: bool | None = None
-    isStatusReply: bool | None = None
-    waitingMessage: bool | None = None
-    isAutomaticMessage: bool | None = None
-    connectedPhone: str | None = None
-    senderLid: str | None = None
-    chatLid: str | None = None
+    senderName: str | None = None
     participantPhone: str | None = None
     participantLid: str | None = None
+    photo: str | None = None
+    broadcast: bool | None = None
     referenceMessageId: str | None = None
+    externalAdReply: Extra = None
     forwarded: bool | None = None
+    type: str | None = None
     fromApi: bool | None = None
+    isAutomaticMessage: bool | None = None
     viewOnce: bool | None = None
     messageExpirationSeconds: int | None = None
-    expiresAt: Any = None
-    code: Any = None
-    externalAdReply: Extra = None
-    notification: str | None = None
-    notificationParameters: list[Any] | None = None
-    callId: str | None = None
-    requestMethod: str | None = None
-    profileName: str | None = None
-    updatedPhoto: str | None = None
-    linkMode: str | None = None
-    broadcastRecipients: list[str] | None = None
     # content: one of these is present
     text: TextWire | None = None
     image: ImageWire | None = None
@@ -173,6 +172,15 @@ class MessageWire(Struct):
     requestPayment: Extra = None
     sendPayment: Extra = None
     newsletterAdminInvite: Extra = None
+    notification: str | None = None
+    notificationParameters: list[Any] | None = None
+    callId: str | None = None
+    code: Any = None
+    linkMode: str | None = None
+    requestMethod: str | None = None
+    profileName: str | None = None
+    updatedPhoto: str | None = None
+    broadcastRecipients: list[str] | None = None
 
 
 class Customer(Struct):

@@ -56,9 +56,14 @@ class Ingress:
 
 
 def start_ingress(
-    tmp: Path, prefix: str, bootstrap: str = kafka.BOOTSTRAP, ready: bool = True, **env: str
+    tmp: Path,
+    prefix: str,
+    bootstrap: str = kafka.BOOTSTRAP,
+    ready: bool = True,
+    port: int | None = None,
+    **env: str,
 ) -> Ingress:
-    port = free_port()
+    port = port or free_port()
     log = tmp / f"ingress-{port}.log"
     full_env = {
         **os.environ,

@@ -12,8 +12,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 
 
-def admin() -> AdminClient:
-    return AdminClient({"bootstrap.servers": BOOTSTRAP})
+def admin(bootstrap: str = BOOTSTRAP) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap})
 
 
 def broker_reachable(timeout_s: float = 5.0) -> bool:
@@ -24,10 +24,12 @@ def broker_reachable(timeout_s: float = 5.0) -> bool:
     return True
 
 
-def create_topics(names: Iterable[str], partitions: int = 3) -> None:
-    client = admin()  # kept referenced: the futures fail if the client is collected
+def create_topics(
+    names: Iterable[str], partitions: int = 3, replication: int = 1, bootstrap: str = BOOTSTRAP
+) -> None:
+    client = admin(bootstrap)  # kept referenced: the futures fail if the client is collected
     futures = client.create_topics(
-        [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+        [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in names]
     )
     for future in futures.values():
         future.result(timeout=30)
@@ -54,6 +56,7 @@ def read_all(
     until: int | None = None,
     timeout_s: float = 30.0,
     want: Iterable[str] = (),
+    bootstrap: str = BOOTSTRAP,
 ) -> list[Record]:
     """Every record of ``topics`` from the beginning.
 
@@ -66,7 +69,7 @@ def read_all(
     limit = until if until is not None else (0 if missing else 1)
     consumer = Consumer(
         {
-            "bootstrap.servers": BOOTSTRAP,
+            "bootstrap.servers": bootstrap,
             "group.id": "plug-pipeline-tests",
             "enable.auto.commit": False,
             "enable.partition.eof": False,

@@ -1,0 +1,44 @@
+"""Brokers of their own for the fault tests, run by the project's kafka-local.sh."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+SCRIPT = Path(__file__).parents[2] / "deploy" / "kafka-local" / "kafka-local.sh"
+
+
+class LocalKafka:
+    """A single node (``nodes=1``) or a three-node cluster, in a directory of its own."""
+
+    def __init__(self, run_dir: Path, port: int, nodes: int = 1) -> None:
+        self.run_dir = run_dir
+        self.port = port
+        self.nodes = nodes
+        ports = [port] if nodes == 1 else [port + 10 * i for i in range(nodes)]
+        self.bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(
+            ["bash", str(SCRIPT), *args],
+            env={**os.environ, "KL_RUN": str(self.run_dir)},
+            check=True,
+            timeout=240,
+            capture_output=True,
+        )
+
+    def up(self) -> LocalKafka:
+        self._run("single" if self.nodes == 1 else "cluster", str(self.port))
+        return self
+
+    def kill(self, node: int = 1) -> None:
+        """SIGKILL: no controlled shutdown, as in a crash."""
+        self._run("kill", str(node))
+
+    def start(self, node: int = 1) -> None:
+        """Start a stopped node and return once it serves."""
+        self._run("start", str(node))
+
+    def clean(self) -> None:
+        self._run("clean")
