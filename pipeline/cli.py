@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pipeline import config as configuration
-from pipeline import register
+from pipeline import register, replay
 from pipeline.errors import ConfigError
 from pipeline.simulate import command as simulate
 
@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(sub)
     _schemas_parser(sub)
     register.add_parser(sub)
+    replay.add_parser(sub)
     simulate.add_parser(sub)
     return parser
 

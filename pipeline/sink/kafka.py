@@ -83,6 +83,14 @@ class KafkaSink:
             self._producer = producer
             log.info("connected to Kafka at %s", self._config.bootstrap_servers)
 
+    async def wait_connected(self, timeout_s: float = 30.0) -> None:
+        """For commands that need Kafka before they start, not the ingress."""
+        if self._connector is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._connector), timeout_s)
+            except TimeoutError as exc:
+                raise BrokerUnavailable(f"Kafka not reachable within {timeout_s:g} s") from exc
+
     async def publish(self, records: Sequence[Record]) -> Durability:
         producer = self._producer
         if producer is None:

@@ -241,3 +241,27 @@ def test_torn_spool_tail_is_recovered_at_start_up(broker: str, prefix: str, tmp_
     raw = kafka.read_all([f"{prefix}.raw"], want=acked[:-1])
     assert {r.event_id for r in raw} == set(acked[:-1])
     print(f"torn tail: acked 20, events found {len(found)}, lost 0, torn raw records 1")
+
+
+def test_sigterm_stops_in_order_and_loses_nothing(broker: str, prefix: str, tmp_path: Path) -> None:
+    kafka.create_topics(all_topics(prefix))
+    ingress = start_ingress(tmp_path, prefix, PLUG_PIPELINE_SHUTDOWN_GRACE_S="1.5")
+
+    async def scenario() -> tuple[Load, dict[str, object], float]:
+        load = asyncio.create_task(run_load(ingress.webhook_url, prefix, "acme", seconds=5))
+        await asyncio.sleep(1.5)
+        ingress.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)  # inside the grace period
+        during = await asyncio.to_thread(readyz, ingress)
+        started = time.monotonic()
+        await asyncio.to_thread(ingress.process.wait, 30)
+        return await load, during, time.monotonic() - started
+
+    load, during, stopping_s = asyncio.run(scenario())
+    verdict = verify(load, prefix)
+    print(verdict.line("SIGTERM"), dict(load.answers), f"stopped in {stopping_s:.1f} s")
+    assert during["status"] == "stopping"  # readiness fails first, while still serving
+    assert ingress.process.returncode == 0
+    assert verdict.acked > 100
+    assert verdict.lost == []
+    assert "200 published" in load.answers
