@@ -59,5 +59,10 @@ test: install kafka-up
 bench-decode: install
 	$(BIN)/python bench/decode.py
 
+# End to end against the bench's own Kafka on 127.0.0.1:19092 (not part of `make test`);
+# e.g. make bench BENCH_ARGS=--quick, or BENCH_ARGS="--profile --workers 2".
+bench: install
+	$(BIN)/python bench/e2e.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,7 +13,9 @@ import logging
 import multiprocessing
 import signal
 import ssl
+from pathlib import Path
 
+import msgspec
 from aiohttp import web
 
 from pipeline.app import build_app
@@ -85,11 +87,20 @@ async def serve(
     log.info("stopped")
 
 
+def _worker_config(config: Config, index: int) -> Config:
+    """Each worker gets a spool of its own: a spool has one writer."""
+    if config.spool_dir is None:
+        return config
+    return msgspec.structs.replace(
+        config, spool_dir=str(Path(config.spool_dir) / f"worker-{index}")
+    )
+
+
 def _run_many(config: Config, workers: int) -> int:
     """N processes bound to one port with SO_REUSEPORT; the kernel spreads connections."""
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=_run_one, args=(config, True), name=f"worker-{i}")
+        ctx.Process(target=_run_one, args=(_worker_config(config, i), True), name=f"worker-{i}")
         for i in range(workers)
     ]
     for p in procs:

@@ -131,9 +131,7 @@ producer: AIOKafkaProducer | None = None
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     global producer
-    producer = AIOKafkaProducer(
-        bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         yield
@@ -190,8 +188,16 @@ def main() -> None:
     args = parser.parse_args()
     BOOTSTRAP = args.bootstrap_servers
     # What `pip install "fastapi[standard]"` gives: uvloop and httptools when installed.
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, access_log=False,
-                log_level="warning", loop="auto", http="auto")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        workers=1,
+        access_log=False,
+        log_level="warning",
+        loop="auto",
+        http="auto",
+    )
 
 
 if __name__ == "__main__":

@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import os
+import random
+import socket
 import subprocess
 from pathlib import Path
 
 SCRIPT = Path(__file__).parents[2] / "deploy" / "kafka-local" / "kafka-local.sh"
+
+
+def free_base_port(offsets: tuple[int, ...]) -> int:
+    """A port P such that P + each offset is free; below the kernel's ephemeral range."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000)
+        sockets = []
+        try:
+            for offset in offsets:
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free ports for a broker")
+
+
+SINGLE_PORTS = (0, 1)  # client, controller
+CLUSTER_PORTS = (0, 1, 10, 11, 20, 21)
 
 
 class LocalKafka:
@@ -20,13 +45,16 @@ class LocalKafka:
         self.bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
 
     def _run(self, *args: str) -> None:
-        subprocess.run(
+        result = subprocess.run(
             ["bash", str(SCRIPT), *args],
             env={**os.environ, "KL_RUN": str(self.run_dir)},
-            check=True,
+            check=False,
             timeout=240,
             capture_output=True,
+            text=True,
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"kafka-local.sh {' '.join(args)} failed:\n{result.stderr}")
 
     def up(self) -> LocalKafka:
         self._run("single" if self.nodes == 1 else "cluster", str(self.port))

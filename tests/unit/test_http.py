@@ -177,3 +177,12 @@ async def test_tokens_never_appear_in_responses(client: Client) -> None:
     resp = await client.post(url("receive-message", "wrong-token"), data=TEXT, headers=JSON)
     assert b"wrong-token" not in await resp.read()
     assert orjson.loads(await resp.read())["error"] == "unauthorised"
+
+
+def test_each_worker_gets_a_spool_of_its_own() -> None:
+    from pipeline.serve import _worker_config
+
+    config = Config(spool_dir="/var/spool/plug")
+    dirs = {_worker_config(config, i).spool_dir for i in range(3)}
+    assert dirs == {f"/var/spool/plug/worker-{i}" for i in range(3)}
+    assert _worker_config(Config(spool_dir=None), 1).spool_dir is None
