@@ -10,7 +10,9 @@ from pipeline.config import Config
 from pipeline.http import handlers
 from pipeline.http.keys import CONFIG, SINK, STATE, State
 from pipeline.http.responses import errors_middleware
+from pipeline.metrics import METRICS
 from pipeline.sink.base import Sink
+from pipeline.webhooks import Webhook
 
 
 def build_app(config: Config, sink: Sink | None = None) -> web.Application:
@@ -27,10 +29,13 @@ def build_app(config: Config, sink: Sink | None = None) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=config.max_body_bytes)
     app[CONFIG] = config
     app[SINK] = sink
-    app[STATE] = State()
+    app[STATE] = state = State()
+    METRICS.in_flight.set_function(lambda: state.in_flight)  # read at scrape time
     app.cleanup_ctx.append(_sink_ctx)
     app.on_shutdown.append(_stop_accepting)
-    app.router.add_route("*", "/webhooks/{event}", handlers.webhook)
+    for hook in Webhook:
+        app.router.add_post(f"/webhooks/{hook.value}", handlers.webhook_handler(hook))
+    app.router.add_route("*", "/webhooks/{event}", handlers.not_a_webhook)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)

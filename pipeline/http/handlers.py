@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import hdrs, web
@@ -25,6 +26,7 @@ from pipeline.webhooks import Webhook
 log = logging.getLogger(__name__)
 
 _WEBHOOKS = {w.value: w for w in Webhook}
+_RECEIVED = {w: METRICS.received.labels(w.value) for w in Webhook}
 _BEARER = "bearer "
 
 
@@ -66,13 +68,24 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def webhook(request: web.Request) -> web.Response:
+def webhook_handler(hook: Webhook) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The POST handler of one webhook: a plain route each, matched without a pattern."""
+
+    async def handle(request: web.Request) -> web.Response:
+        return await _webhook(request, hook)
+
+    return handle
+
+
+async def not_a_webhook(request: web.Request) -> web.Response:
+    """Everything else under /webhooks/: an unknown name (404) or another method (405)."""
     name = request.match_info["event"]
-    hook = _WEBHOOKS.get(name)
-    if hook is None:
+    if name not in _WEBHOOKS:
         raise UnknownWebhook(f"no webhook named {name!r}; known: {', '.join(_WEBHOOKS)}")
-    if request.method != hdrs.METH_POST:
-        raise web.HTTPMethodNotAllowed(request.method, [hdrs.METH_POST])
+    raise web.HTTPMethodNotAllowed(request.method, [hdrs.METH_POST])
+
+
+async def _webhook(request: web.Request, hook: Webhook) -> web.Response:
     config = request.app[CONFIG]
     tenant = tenant_of(request, config)
     _check_media(request)
@@ -80,14 +93,12 @@ async def webhook(request: web.Request) -> web.Response:
     if state.in_flight >= config.max_in_flight:
         raise Overloaded(f"{state.in_flight} webhooks in flight, the limit")
     state.in_flight += 1
-    METRICS.in_flight.inc()
     try:
         body = await read_body(request, config.max_body_bytes)
-        METRICS.received.labels(hook.value).inc()
+        _RECEIVED[hook].inc()
         return await _accept(request, hook, tenant, body)
     finally:
         state.in_flight -= 1
-        METRICS.in_flight.dec()
 
 
 async def _accept(request: web.Request, hook: Webhook, tenant: str, body: bytes) -> web.Response:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter
 
 from pipeline.config import Config
 from pipeline.errors import AckTimeout, BrokerUnavailable
@@ -66,6 +67,7 @@ class KafkaSink:
         self._connector: asyncio.Task[None] | None = None
         self._ready_at = 0.0
         self._ready = False
+        self._published: dict[str, Counter] = {}
 
     async def start(self) -> None:
         self._connector = asyncio.create_task(self._connect_loop(), name="kafka-connect")
@@ -82,6 +84,12 @@ class KafkaSink:
                 continue
             self._producer = producer
             log.info("connected to Kafka at %s", self._config.bootstrap_servers)
+
+    def _published_counter(self, topic: str) -> Counter:
+        counter = self._published.get(topic)
+        if counter is None:  # a handful of topics: made once each, not per record
+            counter = self._published[topic] = METRICS.published.labels(topic)
+        return counter
 
     async def wait_connected(self, timeout_s: float = 30.0) -> None:
         """For commands that need Kafka before they start, not the ingress."""
@@ -113,7 +121,7 @@ class KafkaSink:
             raise BrokerUnavailable(f"Kafka refused the record: {exc}") from exc
         METRICS.ack_latency.observe(time.perf_counter() - started)
         for r in records:
-            METRICS.published.labels(r.topic).inc()
+            self._published_counter(r.topic).inc()
         return "published"
 
     async def ready(self) -> bool:
