@@ -47,6 +47,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     linger_ms: int = 2
     compression: str | None = "lz4"
     raw_archive: bool = True
+    create_topics: bool = True
+    topic_partitions: int = 6
     spool_dir: str | None = "spool"
     spool_max_bytes: int = 1024**3
     tls_cert: str | None = None
@@ -82,6 +84,8 @@ _ENV: dict[str, str] = {
     "PLUG_PIPELINE_LINGER_MS": "linger_ms",
     "PLUG_PIPELINE_COMPRESSION": "compression",
     "PLUG_PIPELINE_RAW_ARCHIVE": "raw_archive",
+    "PLUG_PIPELINE_CREATE_TOPICS": "create_topics",
+    "PLUG_PIPELINE_TOPIC_PARTITIONS": "topic_partitions",
     "PLUG_PIPELINE_SPOOL_DIR": "spool_dir",
     "PLUG_PIPELINE_SPOOL_MAX_BYTES": "spool_max_bytes",
     "PLUG_PIPELINE_TLS_CERT": "tls_cert",
@@ -170,6 +174,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"port {config.port} is not between 1 and 65535")
     if config.max_body_bytes < 1024:
         raise ConfigError("body limit must be at least 1024 bytes")
+    if config.topic_partitions < 1:
+        raise ConfigError("topics need at least one partition")
     if config.max_in_flight < 1:
         raise ConfigError("in-flight limit must be at least 1")
     if config.ack_timeout_s <= 0:

@@ -23,6 +23,7 @@ from pipeline.errors import AckTimeout, BrokerUnavailable
 from pipeline.ingest import Record
 from pipeline.metrics import METRICS
 from pipeline.sink.base import Durability
+from pipeline.sink.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +71,27 @@ class KafkaSink:
         self._published: dict[str, Counter] = {}
 
     async def start(self) -> None:
+        """Connect in the background; wait a little for it, so a fresh ingress starts ready."""
         self._connector = asyncio.create_task(self._connect_loop(), name="kafka-connect")
+        await asyncio.wait({self._connector}, timeout=self._config.ack_timeout_s)
 
     async def _connect_loop(self) -> None:
         while self._producer is None:
             producer = AIOKafkaProducer(**producer_settings(self._config))
             try:
                 await asyncio.wait_for(producer.start(), self._config.ack_timeout_s * 2)
+            except asyncio.CancelledError:  # shut down while connecting
+                await _stop_quietly(producer, self._config.ack_timeout_s)
+                raise
             except (KafkaError, OSError, TimeoutError) as exc:
                 log.warning("Kafka not reachable at %s: %s", self._config.bootstrap_servers, exc)
                 await _stop_quietly(producer, self._config.ack_timeout_s)
                 await asyncio.sleep(_RESTART_DELAY_S)
                 continue
-            self._producer = producer
             log.info("connected to Kafka at %s", self._config.bootstrap_servers)
+            if self._config.create_topics:
+                await ensure_topics(self._config, producer_settings(self._config))
+            self._producer = producer
 
     def _published_counter(self, topic: str) -> Counter:
         counter = self._published.get(topic)

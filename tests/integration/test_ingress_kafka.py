@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from pipeline import ingest
-from pipeline.webhooks import EventType, Webhook
+from pipeline.webhooks import EventType, Webhook, all_topics
 from tests.conftest import FIXTURES, corpus_files, fixture_bytes
 from tests.integration import kafka
 from tests.integration.conftest import Ingress, start_ingress, stop_ingress
@@ -336,3 +336,14 @@ async def test_kafka_unreachable_with_spool_answers_spooled_and_not_ready(
 def test_fixture_folders_match_webhooks(webhook: str) -> None:
     if webhook != "message-delivery-error":  # the docs publish no example of it
         assert list((FIXTURES / webhook).glob("*.json"))
+
+
+def test_missing_topics_are_created_at_start(broker: str, tmp_path: Path) -> None:
+    prefix = f"new{uuid.uuid4().hex[:8]}"
+    ingress = start_ingress(tmp_path, prefix, PLUG_PIPELINE_TOPIC_PARTITIONS="4")
+    try:
+        metadata = kafka.admin().list_topics(timeout=10)
+    finally:
+        stop_ingress(ingress)
+    made = {t: len(m.partitions) for t, m in metadata.topics.items() if t.startswith(prefix)}
+    assert made == dict.fromkeys(all_topics(prefix), 4)
