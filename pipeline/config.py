@@ -44,7 +44,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     ack_timeout_s: float = 5.0
     shutdown_grace_s: float = 0.0
     shutdown_timeout_s: float = 15.0
-    linger_ms: int = 2
+    linger_ms: int = 0  # batches still form while a request is in flight; see bench/RESULTS.md
     compression: str | None = "lz4"
     raw_archive: bool = True
     create_topics: bool = True
