@@ -1124,8 +1124,13 @@ def ratios(rows: list[Row]) -> list[str]:
 def render(meta: dict[str, Any], rows: list[Row], notes: list[str],
            profile: dict[str, Any] | None) -> str:  # fmt: skip
     m = meta["machine"]
-    linger = meta["ingress_env"].get("PLUG_PIPELINE_LINGER_MS", "2 (default)")
-    compression = meta["ingress_env"].get("PLUG_PIPELINE_COMPRESSION", "lz4 (default)")
+    from pipeline.config import Config
+
+    defaults = Config()
+    linger = meta["ingress_env"].get("PLUG_PIPELINE_LINGER_MS", f"{defaults.linger_ms} (default)")
+    compression = meta["ingress_env"].get(
+        "PLUG_PIPELINE_COMPRESSION", f"{defaults.compression} (default)"
+    )
     lines = [
         "# End-to-end benchmark: webhooks through the ingress into Kafka",
         "",
