@@ -41,6 +41,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     topic_prefix: str = "plug"
     max_body_bytes: int = 4 * 1024 * 1024
     max_in_flight: int = 2048
+    max_in_flight_bytes: int = 256 * 1024 * 1024
     ack_timeout_s: float = 5.0
     shutdown_grace_s: float = 0.0
     shutdown_timeout_s: float = 15.0
@@ -78,6 +79,7 @@ _ENV: dict[str, str] = {
     "PLUG_PIPELINE_TOPIC_PREFIX": "topic_prefix",
     "PLUG_PIPELINE_MAX_BODY_BYTES": "max_body_bytes",
     "PLUG_PIPELINE_MAX_IN_FLIGHT": "max_in_flight",
+    "PLUG_PIPELINE_MAX_IN_FLIGHT_BYTES": "max_in_flight_bytes",
     "PLUG_PIPELINE_ACK_TIMEOUT_S": "ack_timeout_s",
     "PLUG_PIPELINE_SHUTDOWN_GRACE_S": "shutdown_grace_s",
     "PLUG_PIPELINE_SHUTDOWN_TIMEOUT_S": "shutdown_timeout_s",
@@ -176,6 +178,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("body limit must be at least 1024 bytes")
     if config.topic_partitions < 1:
         raise ConfigError("topics need at least one partition")
+    if config.max_in_flight_bytes < config.max_body_bytes:
+        raise ConfigError("the in-flight byte limit must hold at least one body at the limit")
     if config.max_in_flight < 1:
         raise ConfigError("in-flight limit must be at least 1")
     if config.ack_timeout_s <= 0:

@@ -92,13 +92,24 @@ async def _webhook(request: web.Request, hook: Webhook) -> web.Response:
     state = request.app[STATE]
     if state.in_flight >= config.max_in_flight:
         raise Overloaded(f"{state.in_flight} webhooks in flight, the limit")
+    # Bytes held by requests in flight are bounded too: a count alone allows count x body limit.
+    claimed = request.content_length or 0
+    if state.in_flight_bytes + claimed > config.max_in_flight_bytes:
+        raise Overloaded(f"{state.in_flight_bytes} bytes in flight, near the limit")
     state.in_flight += 1
+    state.in_flight_bytes += claimed
     try:
         body = await read_body(request, config.max_body_bytes)
+        if len(body) != claimed:  # chunked: counted once read
+            state.in_flight_bytes += len(body) - claimed
+            claimed = len(body)
+            if state.in_flight_bytes > config.max_in_flight_bytes:
+                raise Overloaded(f"{state.in_flight_bytes} bytes in flight, over the limit")
         _RECEIVED[hook].inc()
         return await _accept(request, hook, tenant, body)
     finally:
         state.in_flight -= 1
+        state.in_flight_bytes -= claimed
 
 
 async def _accept(request: web.Request, hook: Webhook, tenant: str, body: bytes) -> web.Response:

@@ -13,6 +13,7 @@ from pipeline.sink.base import Sink
 @dataclass
 class State:
     in_flight: int = 0
+    in_flight_bytes: int = 0
     stopping: bool = False
 
 

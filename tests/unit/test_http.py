@@ -165,6 +165,24 @@ async def test_in_flight_limit_answers_503(
     assert (await resp.json())["error"] == "overloaded"
 
 
+async def test_in_flight_bytes_limit_answers_503(
+    aiohttp_client: MakeClient, config: Config, sink: MemorySink
+) -> None:
+    limits = Config(tokens=config.tokens, max_body_bytes=4096, max_in_flight_bytes=8192)
+    app = build_app(limits, sink)
+    client = await aiohttp_client(app)
+    from pipeline.http.keys import STATE
+
+    app[STATE].in_flight_bytes = 8192 - len(TEXT) + 1  # others hold nearly all of it
+    resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    assert resp.status == 503
+    assert (await resp.json())["error"] == "overloaded"
+    app[STATE].in_flight_bytes = 0
+    resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    assert resp.status == 200
+    assert app[STATE].in_flight_bytes == 0  # released once answered
+
+
 async def test_health_ready_and_metrics(client: Client) -> None:
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
