@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+# The *_created series only double every counter on each scrape.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class SpoolStatsSource(Protocol):
