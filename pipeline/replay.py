@@ -82,7 +82,7 @@ async def replay(config: Config, args: argparse.Namespace) -> Counter[str]:
         partitions = [TopicPartition(topic, p) for p in await _partitions(config, topic)]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        starts = await _start_offsets(consumer, partitions, since, args.from_offset)
+        starts = await _start_offsets(consumer, partitions, ends, since, args.from_offset)
         if not args.dry_run:
             await sink.start()
             await sink.wait_connected()
@@ -126,14 +126,14 @@ async def _partitions(config: Config, topic: str) -> list[int]:
 async def _start_offsets(
     consumer: AIOKafkaConsumer,
     partitions: list[TopicPartition],
+    ends: dict[TopicPartition, int],
     since: int | None,
     from_offset: int | None,
 ) -> dict[TopicPartition, int]:
-    firsts = await consumer.beginning_offsets(partitions)
     if since is not None:
         found = await consumer.offsets_for_times(dict.fromkeys(partitions, since))
-        ends = await consumer.end_offsets(partitions)
         return {tp: found[tp].offset if found[tp] else ends[tp] for tp in partitions}
+    firsts = await consumer.beginning_offsets(partitions)
     if from_offset is not None:
         return {tp: max(from_offset, firsts[tp]) for tp in partitions}
     return dict(firsts)

@@ -9,7 +9,6 @@ failure, so the ingress comes up (and answers 503) while Kafka is away.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
+from pipeline.aio import cancel
 from pipeline.config import Config
 from pipeline.errors import AckTimeout, BrokerUnavailable
 from pipeline.ingest import Record
@@ -151,10 +151,7 @@ class KafkaSink:
         return {"kafka_connected": self._producer is not None}
 
     async def stop(self) -> None:
-        if self._connector is not None:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
+        await cancel(self._connector)
         if self._producer is not None:
             await _stop_quietly(self._producer, self._config.ack_timeout_s * 2)
             self._producer = None

@@ -9,13 +9,13 @@ already there, so a conversation's events keep their order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.aio import cancel
 from pipeline.errors import ConfigError, NotDurable
 from pipeline.ingest import Record
 from pipeline.metrics import METRICS
@@ -106,10 +106,7 @@ class SpooledSink:
         await self._kafka.publish((record,))
 
     async def stop(self) -> None:
-        if self._drainer is not None:
-            self._drainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drainer
+        await cancel(self._drainer)
         if self._spool is not None:
             await self._spool.close()
         await self._kafka.stop()

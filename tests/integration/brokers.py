@@ -37,8 +37,9 @@ CLUSTER_PORTS = (0, 1, 10, 11, 20, 21)
 class LocalKafka:
     """A single node (``nodes=1``) or a three-node cluster, in a directory of its own."""
 
-    def __init__(self, run_dir: Path, port: int, nodes: int = 1) -> None:
+    def __init__(self, run_dir: Path, nodes: int = 1) -> None:
         self.run_dir = run_dir
+        port = free_base_port(SINGLE_PORTS if nodes == 1 else CLUSTER_PORTS)
         self.port = port
         self.nodes = nodes
         ports = [port] if nodes == 1 else [port + 10 * i for i in range(nodes)]

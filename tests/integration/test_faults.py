@@ -21,7 +21,7 @@ import pytest
 from pipeline.webhooks import all_topics
 from tests.conftest import TOKENS
 from tests.integration import kafka
-from tests.integration.brokers import CLUSTER_PORTS, SINGLE_PORTS, LocalKafka, free_base_port
+from tests.integration.brokers import LocalKafka
 from tests.integration.conftest import Ingress, free_port, start_ingress, stop_ingress
 from tests.integration.load import Load, run_load, verify
 
@@ -87,7 +87,7 @@ def test_kill_9_of_the_ingress_under_load(broker: str, prefix: str, tmp_path: Pa
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
-    broker = LocalKafka(tmp_path / "kafka", free_base_port(SINGLE_PORTS)).up()
+    broker = LocalKafka(tmp_path / "kafka").up()
     try:
         yield broker
     finally:
@@ -123,8 +123,7 @@ def test_broker_stopped_for_30_s_under_load(
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalKafka]:
-    base = free_base_port(CLUSTER_PORTS)
-    brokers = LocalKafka(tmp_path / "cluster", base, nodes=3).up()
+    brokers = LocalKafka(tmp_path / "cluster", nodes=3).up()
     try:
         yield brokers
     finally:
