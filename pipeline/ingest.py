@@ -20,17 +20,10 @@ from pipeline.events import normalise
 from pipeline.events.models import Envelope, EventData
 from pipeline.plug import wire
 from pipeline.plug.chat import ChatShapeError, chat_array
+from pipeline.record import Record
 from pipeline.webhooks import EventType, Webhook
 
 T = TypeVar("T")
-
-
-class Record(msgspec.Struct, frozen=True):
-    topic: str
-    key: bytes
-    value: bytes
-    headers: route.Headers
-    event_id: str
 
 
 def _decoder(kind: type[T]) -> msgspec.json.Decoder[T]:

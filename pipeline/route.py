@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.record import Headers
 from pipeline.webhooks import DEADLETTER_SUFFIX, RAW_SUFFIX, EventType, Webhook, topic_name
 
-Headers = list[tuple[str, bytes]]
 _JSON = b"application/json"
 
 

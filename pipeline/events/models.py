@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from msgspec import Struct
 
@@ -141,7 +141,12 @@ EventData = (
 )
 
 
-class Envelope(Struct, kw_only=True):
+D = TypeVar("D")
+
+
+# Generic over its data: a consumer decodes ``Envelope[AttendanceFinished]`` and gets a
+# typed ``data``; the producer builds it unparameterised.
+class Envelope(Struct, Generic[D], kw_only=True):
     """The value of every record on an event topic."""
 
     event_id: str
@@ -149,4 +154,4 @@ class Envelope(Struct, kw_only=True):
     schema_version: int = SCHEMA_VERSION
     tenant: str
     received_at: int
-    data: Any
+    data: D

@@ -21,6 +21,7 @@ from pipeline.errors import (
 )
 from pipeline.http.keys import CONFIG, SINK, STATE
 from pipeline.metrics import METRICS
+from pipeline.record import Record
 from pipeline.webhooks import Webhook
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ async def _accept(request: web.Request, hook: Webhook, tenant: str, body: bytes)
         METRICS.deadlettered.inc()
         log.info("dead-lettered a %s webhook of %s: %s", hook.value, tenant, exc.reason)
         raise
-    records: tuple[ingest.Record, ...] = (record,)
+    records: tuple[Record, ...] = (record,)
     if config.raw_archive:
         records = (record, ingest.raw(hook, tenant, body, received_at, config.topic_prefix, record))
     durability = await sink.publish(records)

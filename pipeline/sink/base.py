@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
-from pipeline.ingest import Record
+from pipeline.record import Record
 
 # "published": acknowledged by Kafka; "spooled": fsynced in the local spool.
 Durability = Literal["published", "spooled"]

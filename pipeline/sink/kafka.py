@@ -20,8 +20,8 @@ from prometheus_client import Counter
 from pipeline.aio import cancel
 from pipeline.config import Config
 from pipeline.errors import AckTimeout, BrokerUnavailable
-from pipeline.ingest import Record
 from pipeline.metrics import METRICS
+from pipeline.record import Record
 from pipeline.sink.base import Durability
 from pipeline.sink.topics import ensure_topics
 

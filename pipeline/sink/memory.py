@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.errors import BrokerUnavailable
-from pipeline.ingest import Record
+from pipeline.record import Record
 from pipeline.sink.base import Durability
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pipeline.aio import cancel
 from pipeline.errors import ConfigError, NotDurable
-from pipeline.ingest import Record
 from pipeline.metrics import METRICS
+from pipeline.record import Record
 from pipeline.sink.base import Durability, Sink
 from pipeline.spool import Spool
 from pipeline.spool.spool import SpoolFull, SpoolUnavailable

@@ -38,7 +38,7 @@ from pathlib import Path
 import msgspec
 
 from pipeline.errors import NotDurable
-from pipeline.ingest import Record
+from pipeline.record import Record
 from pipeline.spool import segment
 
 SEGMENT_BYTES = 16 * 1024 * 1024

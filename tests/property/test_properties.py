@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from pipeline import route
 from pipeline.config import parse_tokens
 from pipeline.errors import Malformed
-from pipeline.ingest import Record, deadletter, ingest
+from pipeline.ingest import deadletter, ingest
+from pipeline.record import Record
 from pipeline.webhooks import EventType, Webhook
 
 MODEST = settings(max_examples=200, deadline=None)

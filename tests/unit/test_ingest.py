@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from pipeline.errors import Malformed, Rejected
-from pipeline.ingest import Record, deadletter, event_id, ingest
+from pipeline.ingest import deadletter, event_id, ingest
+from pipeline.record import Record
 from pipeline.webhooks import Webhook
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "plug"

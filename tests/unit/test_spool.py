@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import NotDurable
-from pipeline.ingest import Record
+from pipeline.record import Record
 from pipeline.spool import Spool, SpoolFull, SpoolUnavailable, segment
 
 MAX = 64 * 1024 * 1024

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.ingest import Record
+from pipeline.record import Record
 from pipeline.sink.memory import MemorySink
 from pipeline.sink.spooled import SpooledSink
 
