@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 KAFKA := deploy/kafka-local/kafka-local.sh
 STAMP := $(VENV)/.installed
+# The local broker's client port; the suite and `make run` talk to it.
+KAFKA_PORT ?= 9092
+export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
 
 .PHONY: install run serve test unit integration lint typecheck schemas kafka-up kafka-down \
         kafka-clean bench-decode bench clean
@@ -18,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 kafka-up:
-	@bash $(KAFKA) single 9092
+	@bash $(KAFKA) single $(KAFKA_PORT)
 
 kafka-down:
 	@bash $(KAFKA) stop
