@@ -17,22 +17,25 @@ log = logging.getLogger("pipeline")
 EXIT_CONFIG = 2
 
 
+_SERVE_SETTINGS = (
+    "bootstrap_servers",
+    "tokens_file",
+    "host",
+    "port",
+    "topic_prefix",
+    "max_body_bytes",
+    "max_in_flight",
+    "ack_timeout_s",
+    "spool_dir",
+    "compression",
+    "tls_cert",
+    "tls_key",
+)
+
+
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the ingress")
-    p.add_argument("--bootstrap-servers", help="Kafka brokers (KAFKA_BOOTSTRAP_SERVERS)")
-    p.add_argument("--tokens-file", help="file of tenant=token lines (PLUG_PIPELINE_TOKENS_FILE)")
-    p.add_argument("--host", help="address to listen on (PLUG_PIPELINE_HOST)")
-    p.add_argument("--port", type=int, help="port to listen on (PLUG_PIPELINE_PORT)")
-    p.add_argument("--topic-prefix", help="topic name prefix (PLUG_PIPELINE_TOPIC_PREFIX)")
-    p.add_argument("--max-body-bytes", type=int, help="body limit (PLUG_PIPELINE_MAX_BODY_BYTES)")
-    p.add_argument(
-        "--max-in-flight", type=int, help="in-flight limit (PLUG_PIPELINE_MAX_IN_FLIGHT)"
-    )
-    p.add_argument(
-        "--ack-timeout-s", type=float, help="Kafka ack bound (PLUG_PIPELINE_ACK_TIMEOUT_S)"
-    )
-    p.add_argument("--tls-cert", help="TLS certificate (PLUG_PIPELINE_TLS_CERT)")
-    p.add_argument("--tls-key", help="TLS key (PLUG_PIPELINE_TLS_KEY)")
+    configuration.add_flags(p, *_SERVE_SETTINGS)
     p.add_argument(
         "--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)"
     )
@@ -40,22 +43,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _serve(args: argparse.Namespace) -> int:
-    flags = {
-        k: getattr(args, k)
-        for k in (
-            "bootstrap_servers",
-            "tokens_file",
-            "host",
-            "port",
-            "topic_prefix",
-            "max_body_bytes",
-            "max_in_flight",
-            "ack_timeout_s",
-            "tls_cert",
-            "tls_key",
-        )
-    }
-    config = configuration.load(None, **flags)
+    config = configuration.load(None, **configuration.flag_values(args, *_SERVE_SETTINGS))
     from pipeline import serve
 
     if not config.auth_enabled:
@@ -63,6 +51,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     return serve.run(config, args.workers)
+
+
+def _settings_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("settings", help="print every setting as a Markdown table")
+    p.set_defaults(func=lambda _args: print(configuration.settings_markdown(), end="") or 0)
 
 
 def _schemas_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _schemas_parser(sub)
+    _settings_parser(sub)
     register.add_parser(sub)
     replay.add_parser(sub)
     simulate.add_parser(sub)

@@ -7,10 +7,12 @@ line saying what is wrong; the CLI turns that into exit code 2.
 
 from __future__ import annotations
 
+import argparse
 import hmac
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,9 @@ class KafkaSecurity(msgspec.Struct, frozen=True, kw_only=True):
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+
+    def __repr__(self) -> str:
+        return _masked(self, {"sasl_password"})
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +61,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     tls_key: str | None = None
     kafka_security: KafkaSecurity = msgspec.field(default_factory=KafkaSecurity)
 
+    def __repr__(self) -> str:
+        return _masked(self, {"tokens"})
+
     @property
     def auth_enabled(self) -> bool:
         return bool(self.tokens)
@@ -71,38 +79,132 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         return found
 
 
-# environment variable -> (Config field, parser)
-_ENV: dict[str, str] = {
-    "KAFKA_BOOTSTRAP_SERVERS": "bootstrap_servers",
-    "PLUG_PIPELINE_HOST": "host",
-    "PLUG_PIPELINE_PORT": "port",
-    "PLUG_PIPELINE_TOPIC_PREFIX": "topic_prefix",
-    "PLUG_PIPELINE_MAX_BODY_BYTES": "max_body_bytes",
-    "PLUG_PIPELINE_MAX_IN_FLIGHT": "max_in_flight",
-    "PLUG_PIPELINE_MAX_IN_FLIGHT_BYTES": "max_in_flight_bytes",
-    "PLUG_PIPELINE_ACK_TIMEOUT_S": "ack_timeout_s",
-    "PLUG_PIPELINE_SHUTDOWN_GRACE_S": "shutdown_grace_s",
-    "PLUG_PIPELINE_SHUTDOWN_TIMEOUT_S": "shutdown_timeout_s",
-    "PLUG_PIPELINE_LINGER_MS": "linger_ms",
-    "PLUG_PIPELINE_COMPRESSION": "compression",
-    "PLUG_PIPELINE_RAW_ARCHIVE": "raw_archive",
-    "PLUG_PIPELINE_CREATE_TOPICS": "create_topics",
-    "PLUG_PIPELINE_TOPIC_PARTITIONS": "topic_partitions",
-    "PLUG_PIPELINE_SPOOL_DIR": "spool_dir",
-    "PLUG_PIPELINE_SPOOL_MAX_BYTES": "spool_max_bytes",
-    "PLUG_PIPELINE_TLS_CERT": "tls_cert",
-    "PLUG_PIPELINE_TLS_KEY": "tls_key",
-}
+def _masked(struct: msgspec.Struct, secrets: set[str]) -> str:
+    """A repr that shows which secrets are set, never their values."""
+    parts = []
+    for name in struct.__struct_fields__:
+        value = getattr(struct, name)
+        if name in secrets and value:
+            value = dict.fromkeys(value, "***") if isinstance(value, dict) else "***"
+        parts.append(f"{name}={value!r}")
+    return f"{type(struct).__name__}({', '.join(parts)})"
 
-_KAFKA_ENV: dict[str, str] = {
-    "KAFKA_SECURITY_PROTOCOL": "security_protocol",
-    "KAFKA_SASL_MECHANISM": "sasl_mechanism",
-    "KAFKA_SASL_USERNAME": "sasl_username",
-    "KAFKA_SASL_PASSWORD": "sasl_password",
-    "KAFKA_SSL_CAFILE": "ssl_cafile",
-    "KAFKA_SSL_CERTFILE": "ssl_certfile",
-    "KAFKA_SSL_KEYFILE": "ssl_keyfile",
-}
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting: the environment variable, the Config field it fills, and its help.
+
+    ``field`` names a Config field, or ``kafka_security.<field>``. Flags are derived:
+    ``--`` + the field with dashes (``--max-body-bytes``), offered by the commands that
+    take them (``add_flags``). ``secret`` values are masked wherever a Config is shown.
+    """
+
+    env: str
+    field: str
+    help: str
+    secret: bool = False
+
+    @property
+    def flag(self) -> str | None:
+        """Secrets have none: a command line shows in the process list."""
+        if self.secret:
+            return None
+        return "--" + self.field.rpartition(".")[2].replace("_", "-")
+
+
+# The one table of settings: environment variables, CLI flags and docs/configuration.md
+# (``plug-pipeline settings``) all derive from it.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("KAFKA_BOOTSTRAP_SERVERS", "bootstrap_servers", "Kafka brokers, host:port[,...]"),
+    Setting("PLUG_PIPELINE_TOKENS", "tokens", "tenant=token pairs, comma separated", True),
+    Setting("PLUG_PIPELINE_TOKENS_FILE", "tokens_file", "file of tenant=token lines"),
+    Setting("PLUG_PIPELINE_HOST", "host", "address the ingress listens on"),
+    Setting("PLUG_PIPELINE_PORT", "port", "port the ingress listens on"),
+    Setting("PLUG_PIPELINE_TOPIC_PREFIX", "topic_prefix", "prefix of every topic name"),
+    Setting("PLUG_PIPELINE_MAX_BODY_BYTES", "max_body_bytes", "largest webhook body accepted"),
+    Setting("PLUG_PIPELINE_MAX_IN_FLIGHT", "max_in_flight", "webhooks handled at once"),
+    Setting("PLUG_PIPELINE_MAX_IN_FLIGHT_BYTES", "max_in_flight_bytes", "body bytes held at once"),
+    Setting("PLUG_PIPELINE_ACK_TIMEOUT_S", "ack_timeout_s", "wait for Kafka's ack before spooling"),
+    Setting(
+        "PLUG_PIPELINE_SHUTDOWN_GRACE_S",
+        "shutdown_grace_s",
+        "seconds /readyz fails before the listener closes",
+    ),
+    Setting(
+        "PLUG_PIPELINE_SHUTDOWN_TIMEOUT_S", "shutdown_timeout_s", "bound on the whole shutdown"
+    ),
+    Setting("PLUG_PIPELINE_LINGER_MS", "linger_ms", "producer linger (batching delay)"),
+    Setting("PLUG_PIPELINE_COMPRESSION", "compression", "none, gzip, snappy, lz4 or zstd"),
+    Setting("PLUG_PIPELINE_RAW_ARCHIVE", "raw_archive", "keep every body on the raw topic"),
+    Setting("PLUG_PIPELINE_CREATE_TOPICS", "create_topics", "create missing topics at start"),
+    Setting("PLUG_PIPELINE_TOPIC_PARTITIONS", "topic_partitions", "partitions of topics we create"),
+    Setting("PLUG_PIPELINE_SPOOL_DIR", "spool_dir", "spool directory, or none to turn it off"),
+    Setting("PLUG_PIPELINE_SPOOL_MAX_BYTES", "spool_max_bytes", "bound on the spool's size"),
+    Setting("PLUG_PIPELINE_TLS_CERT", "tls_cert", "TLS certificate chain (PEM) to serve HTTPS"),
+    Setting("PLUG_PIPELINE_TLS_KEY", "tls_key", "TLS private key (PEM)"),
+    Setting(
+        "KAFKA_SECURITY_PROTOCOL",
+        "kafka_security.security_protocol",
+        "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+    ),
+    Setting("KAFKA_SASL_MECHANISM", "kafka_security.sasl_mechanism", "PLAIN, SCRAM-SHA-256/512"),
+    Setting("KAFKA_SASL_USERNAME", "kafka_security.sasl_username", "SASL user name"),
+    Setting("KAFKA_SASL_PASSWORD", "kafka_security.sasl_password", "SASL password", True),
+    Setting("KAFKA_SSL_CAFILE", "kafka_security.ssl_cafile", "CA bundle for the brokers"),
+    Setting("KAFKA_SSL_CERTFILE", "kafka_security.ssl_certfile", "client certificate"),
+    Setting("KAFKA_SSL_KEYFILE", "kafka_security.ssl_keyfile", "client key"),
+)
+_BY_FIELD = {s.field: s for s in SETTINGS}
+# Names under these prefixes are ours: an unknown one is a typo, refused rather than ignored.
+_OWN_PREFIXES = ("PLUG_PIPELINE_",)
+# Variables for the test suite's own use, not settings of the program.
+_NOT_SETTINGS = ("PLUG_PIPELINE_TEST_",)
+
+
+def setting(field: str) -> Setting:
+    return _BY_FIELD[field]
+
+
+def add_flags(parser: argparse.ArgumentParser, *fields: str) -> None:
+    """Add the flags of these settings to a command; each defaults to None (= not given)."""
+    for field in fields:
+        s = _BY_FIELD[field]
+        if s.flag is None:
+            raise ValueError(f"{field} is a secret: it has no flag")
+        parser.add_argument(s.flag, dest=field.rpartition(".")[2], help=f"{s.help} ({s.env})")
+
+
+def flag_values(args: argparse.Namespace, *fields: str) -> dict[str, Any]:
+    """The values of the flags ``add_flags`` added, for ``load(**...)``."""
+    return {f.rpartition(".")[2]: getattr(args, f.rpartition(".")[2]) for f in fields}
+
+
+def settings_markdown() -> str:
+    """The settings table as Markdown: docs/configuration.md is this, checked by a test."""
+    lines = [
+        "# Configuration",
+        "",
+        "Every setting is an environment variable; the commands that take one also accept",
+        "the flag. Flags win over the environment; an empty variable counts as unset; an",
+        "unknown `PLUG_PIPELINE_*` variable is refused, as is any invalid value (exit code 2).",
+        "Secrets are masked wherever a configuration is printed. Generated by",
+        "`plug-pipeline settings`.",
+        "",
+        "| variable | flag | default | what |",
+        "|---|---|---|---|",
+    ]
+    defaults = Config()
+    for s in SETTINGS:
+        owner: Any = defaults
+        head, _, name = s.field.rpartition(".")
+        if head:
+            owner = getattr(defaults, head)
+        default = getattr(owner, name, None)
+        shown = "" if default in (None, {}) else f"`{default}`"
+        flag = f"`{s.flag}`" if s.flag else "(secret: no flag)"
+        lines.append(f"| `{s.env}` | {flag} | {shown} | {s.help} |")
+    return "\n".join(lines) + "\n"
+
 
 _TENANT = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _COMPRESSIONS = {"none", "gzip", "snappy", "lz4", "zstd"}
@@ -149,15 +251,19 @@ def load_tokens(environ: Mapping[str, str], tokens_file: str | None = None) -> d
 def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
     """Build the Config from the environment, then CLI flags (``None`` = not given)."""
     env = os.environ if environ is None else environ
+    _refuse_unknown(env)
     values: dict[str, Any] = {}
-    for name, field in _ENV.items():
-        if env.get(name, "") != "":
-            values[field] = env[name]
-    security = {f: env[n] for n, f in _KAFKA_ENV.items() if env.get(n, "") != ""}
+    security: dict[str, Any] = {}
+    for s in SETTINGS:
+        if s.field in {"tokens", "tokens_file"} or env.get(s.env, "") == "":
+            continue
+        head, _, name = s.field.rpartition(".")
+        (security if head else values)[name] = env[s.env]
     tokens_file = overrides.pop("tokens_file", None)
+    security.update({k: overrides.pop(k) for k in _SECURITY_FIELDS & overrides.keys()})
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["tokens"] = load_tokens(env, tokens_file)
-    values["kafka_security"] = security
+    values["kafka_security"] = {k: v for k, v in security.items() if v is not None}
     if str(values.get("spool_dir", "")).lower() in {"none", "off"}:
         values["spool_dir"] = None
     if "compression" in values:
@@ -169,6 +275,20 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
         raise ConfigError(f"invalid setting: {exc}") from exc
     _validate(config)
     return config
+
+
+_SECURITY_FIELDS = {s.field.partition(".")[2] for s in SETTINGS if "." in s.field}
+
+
+def _refuse_unknown(env: Mapping[str, str]) -> None:
+    known = {s.env for s in SETTINGS}
+    for name in env:
+        if (
+            name.startswith(_OWN_PREFIXES)
+            and not name.startswith(_NOT_SETTINGS)
+            and name not in known
+        ):
+            raise ConfigError(f"unknown setting {name}; see docs/configuration.md")
 
 
 def _validate(config: Config) -> None:

@@ -24,6 +24,7 @@ from pipeline import config as configuration
 from pipeline import ingest
 from pipeline.config import Config
 from pipeline.errors import ConfigError, Malformed, NotDurable
+from pipeline.kafka_client import admin_settings, consumer_settings
 from pipeline.route import deadletter_topic, raw_topic
 from pipeline.sink.kafka import KafkaSink
 from pipeline.webhooks import Webhook
@@ -72,9 +73,7 @@ def run(args: argparse.Namespace) -> int:
 async def replay(config: Config, args: argparse.Namespace) -> Counter[str]:
     topic = (raw_topic if args.source == "raw" else deadletter_topic)(config.topic_prefix)
     since, until = epoch_ms(args.since), epoch_ms(args.until)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=config.bootstrap_servers, enable_auto_commit=False, group_id=None
-    )
+    consumer = AIOKafkaConsumer(**consumer_settings(config, group_id=None))
     sink = KafkaSink(config)
     counts: Counter[str] = Counter()
     try:
@@ -112,7 +111,7 @@ async def replay(config: Config, args: argparse.Namespace) -> Counter[str]:
 
 async def _partitions(config: Config, topic: str) -> list[int]:
     # the consumer's own metadata only knows topics it was told about: ask the cluster
-    admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**admin_settings(config))
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])

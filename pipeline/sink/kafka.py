@@ -20,6 +20,7 @@ from prometheus_client import Counter
 from pipeline.aio import cancel
 from pipeline.config import Config
 from pipeline.errors import AckTimeout, BrokerUnavailable
+from pipeline.kafka_client import producer_settings
 from pipeline.metrics import METRICS
 from pipeline.record import Record
 from pipeline.sink.base import Durability
@@ -29,36 +30,6 @@ log = logging.getLogger(__name__)
 
 _READY_CACHE_S = 1.0
 _RESTART_DELAY_S = 1.0
-
-
-def producer_settings(config: Config) -> dict[str, object]:
-    """The producer's keyword arguments; durability settings are not configurable."""
-    sec = config.kafka_security
-    settings: dict[str, object] = {
-        "bootstrap_servers": config.bootstrap_servers,
-        "client_id": "plug-pipeline",
-        "acks": "all",
-        "enable_idempotence": True,
-        "linger_ms": config.linger_ms,
-        "compression_type": config.compression,
-        "max_batch_size": 256 * 1024,
-        # A body at the limit plus its normalised envelope must fit in one request.
-        "max_request_size": 3 * config.max_body_bytes,
-        "request_timeout_ms": max(1000, int(config.ack_timeout_s * 1000)),
-        "retry_backoff_ms": 100,
-        "security_protocol": sec.security_protocol,
-    }
-    if sec.sasl_mechanism:
-        settings["sasl_mechanism"] = sec.sasl_mechanism
-        settings["sasl_plain_username"] = sec.sasl_username
-        settings["sasl_plain_password"] = sec.sasl_password
-    if sec.security_protocol in {"SSL", "SASL_SSL"}:
-        from aiokafka.helpers import create_ssl_context
-
-        settings["ssl_context"] = create_ssl_context(
-            cafile=sec.ssl_cafile, certfile=sec.ssl_certfile, keyfile=sec.ssl_keyfile
-        )
-    return settings
 
 
 class KafkaSink:
@@ -90,7 +61,7 @@ class KafkaSink:
                 continue
             log.info("connected to Kafka at %s", self._config.bootstrap_servers)
             if self._config.create_topics:
-                await ensure_topics(self._config, producer_settings(self._config))
+                await ensure_topics(self._config)
             self._producer = producer
 
     def _published_counter(self, topic: str) -> Counter:

@@ -8,20 +8,19 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from pipeline.config import Config
+from pipeline.kafka_client import admin_settings
 from pipeline.webhooks import all_topics
 
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(config: Config, settings: dict[str, object]) -> list[str]:
+async def ensure_topics(config: Config) -> list[str]:
     """Create what is missing: ``topic_partitions`` each, replicated on up to 3 brokers.
 
     Best effort: a user without the right to create topics gets a warning, and the
     ingress goes on with the topics their operators made.
     """
-    admin = AIOKafkaAdminClient(
-        **{k: v for k, v in settings.items() if k in _ADMIN_SETTINGS},
-    )
+    admin = AIOKafkaAdminClient(**admin_settings(config))
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -43,15 +42,3 @@ async def ensure_topics(config: Config, settings: dict[str, object]) -> list[str
         return []
     finally:
         await admin.close()
-
-
-_ADMIN_SETTINGS = {
-    "bootstrap_servers",
-    "client_id",
-    "request_timeout_ms",
-    "security_protocol",
-    "ssl_context",
-    "sasl_mechanism",
-    "sasl_plain_username",
-    "sasl_plain_password",
-}

@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 
-from pipeline.config import Config, load, parse_tokens
+from pipeline.config import SETTINGS, Config, load, parse_tokens, settings_markdown
 from pipeline.errors import ConfigError, PipelineError
 
 
@@ -289,3 +289,42 @@ def test_tenant_for_compares_every_secret_in_constant_time() -> None:
 def test_tenant_names_that_could_blur_record_keys_are_refused(tenant: str) -> None:
     with pytest.raises(ConfigError, match="may hold only"):
         parse_tokens(f"{tenant}=secret", "PLUG_PIPELINE_TOKENS")
+
+
+# -- the settings table ------------------------------------------------------------------
+
+
+def test_an_unknown_own_variable_is_refused() -> None:
+    with pytest.raises(ConfigError, match="PLUG_PIPELINE_SPOOLDIR"):
+        load({"PLUG_PIPELINE_SPOOLDIR": "/var/spool"})
+
+
+def test_other_variables_are_not_ours_to_refuse() -> None:
+    assert load({"KAFKA_HEAP_OPTS": "-Xmx1g", "PLUG_PIPELINE_TEST_X": "1"}).port == 8080
+
+
+def test_every_setting_fills_a_config_field() -> None:
+    config = Config()
+    for s in SETTINGS:
+        head, _, name = s.field.rpartition(".")
+        owner = getattr(config, head) if head else config
+        assert name in type(owner).__struct_fields__ or name == "tokens_file", s
+
+
+def test_secrets_are_masked_in_repr() -> None:
+    config = load(
+        {"PLUG_PIPELINE_TOKENS": "acme=s3cret-token", "KAFKA_SASL_PASSWORD": "pa55word-x"}
+    )
+
+    shown = repr(config)
+    assert "s3cret-token" not in shown
+    assert "pa55word-x" not in shown
+    assert "acme" in shown  # which tenants exist is not a secret
+
+
+def test_docs_list_every_setting() -> None:
+    docs = Path(__file__).parents[2] / "docs" / "configuration.md"
+
+    assert docs.read_text(encoding="utf-8") == settings_markdown(), (
+        "docs/configuration.md is stale: plug-pipeline settings > docs/configuration.md"
+    )

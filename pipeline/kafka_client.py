@@ -1,0 +1,67 @@
+"""The settings of every Kafka client we make: producer, consumer and admin.
+
+One place builds the connection and security part (bootstrap servers, SASL, TLS), so the
+ingress, ``replay``, the consumer library and the loader all honour the same
+``KAFKA_*`` settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.config import Config
+
+CLIENT_ID = "plug-pipeline"
+
+
+def connection_settings(config: Config, client_id: str = CLIENT_ID) -> dict[str, Any]:
+    """Bootstrap servers, client id and the security pass-through, for any aiokafka client."""
+    sec = config.kafka_security
+    settings: dict[str, Any] = {
+        "bootstrap_servers": config.bootstrap_servers,
+        "client_id": client_id,
+        "security_protocol": sec.security_protocol,
+    }
+    if sec.sasl_mechanism:
+        settings["sasl_mechanism"] = sec.sasl_mechanism
+        settings["sasl_plain_username"] = sec.sasl_username
+        settings["sasl_plain_password"] = sec.sasl_password
+    if sec.security_protocol in {"SSL", "SASL_SSL"}:
+        from aiokafka.helpers import create_ssl_context
+
+        settings["ssl_context"] = create_ssl_context(
+            cafile=sec.ssl_cafile, certfile=sec.ssl_certfile, keyfile=sec.ssl_keyfile
+        )
+    return settings
+
+
+def producer_settings(config: Config) -> dict[str, Any]:
+    """The producer's keyword arguments; durability settings are not configurable."""
+    return connection_settings(config) | {
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": config.linger_ms,
+        "compression_type": config.compression,
+        "max_batch_size": 256 * 1024,
+        # A body at the limit plus its normalised envelope must fit in one request.
+        "max_request_size": 3 * config.max_body_bytes,
+        "request_timeout_ms": max(1000, int(config.ack_timeout_s * 1000)),
+        "retry_backoff_ms": 100,
+    }
+
+
+def consumer_settings(
+    config: Config, group_id: str | None, client_id: str = CLIENT_ID, **extra: Any
+) -> dict[str, Any]:
+    """A consumer's keyword arguments: offsets are committed by the caller, never on a timer."""
+    return (
+        connection_settings(config, client_id)
+        | {"group_id": group_id, "enable_auto_commit": False}
+        | extra
+    )
+
+
+def admin_settings(config: Config) -> dict[str, Any]:
+    return connection_settings(config) | {
+        "request_timeout_ms": max(5000, int(config.ack_timeout_s * 1000)),
+    }
