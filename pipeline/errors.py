@@ -10,10 +10,11 @@
     │   ├── UnsupportedMedia   415  Content-Type is not JSON
     │   ├── TooLarge           413  body over the configured limit
     │   └── Malformed          400  not JSON, or not the shape of that webhook
-    └── NotDurable             503  the event could not be made durable now
-        ├── BrokerUnavailable       Kafka cannot be reached or refused the record
-        ├── AckTimeout              Kafka did not acknowledge within the bound
-        └── Overloaded              the in-flight limit is reached
+    ├── NotDurable             503  the event could not be made durable now
+    │   ├── BrokerUnavailable       Kafka cannot be reached or refused the record
+    │   ├── AckTimeout              Kafka did not acknowledge within the bound
+    │   └── Overloaded              the in-flight limit is reached
+    └── UndecodableRecord      a consumed record is not an envelope this library decodes
 
 Each class carries the HTTP status it maps to and a short machine-readable
 ``reason``; ``NotDurable`` errors also say whether a retry may succeed. Only the
@@ -101,3 +102,37 @@ class AckTimeout(NotDurable):
 class Overloaded(NotDurable):
     reason = "overloaded"
     retry_after_s = 1
+
+
+class UndecodableRecord(PipelineError):
+    """A record that does not decode as its topic's envelope (consumers, never the ingress).
+
+    ``reason``: ``invalid_envelope``, ``wrong_event_type``, ``unknown_schema_version`` or
+    ``unknown_topic``. The consumer fills in where the record sits (``topic``,
+    ``partition``, ``offset``) and names it in the message.
+    """
+
+    reason = "undecodable"
+
+    def __init__(
+        self,
+        reason: str,
+        detail: str,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        where = f"{topic}[{partition}]@{offset}: " if topic is not None else ""
+        super().__init__(f"{where}{detail}")
+        self.reason = reason
+        self.detail = detail
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+
+    def at(self, topic: str, partition: int, offset: int) -> UndecodableRecord:
+        """The same error, located at one record."""
+        return UndecodableRecord(
+            self.reason, self.detail, topic=topic, partition=partition, offset=offset
+        )

@@ -1,0 +1,1 @@
+"""Reading our topics: typed events, consumer groups, at-least-once."""
