@@ -14,7 +14,8 @@
     │   ├── BrokerUnavailable       Kafka cannot be reached or refused the record
     │   ├── AckTimeout              Kafka did not acknowledge within the bound
     │   └── Overloaded              the in-flight limit is reached
-    └── UndecodableRecord      a consumed record is not an envelope this library decodes
+    ├── UndecodableRecord      a consumed record is not an envelope this library decodes
+    └── ConsumeFailed          a consumer cannot read from Kafka (``retriable``: try later?)
 
 Each class carries the HTTP status it maps to and a short machine-readable
 ``reason``; ``NotDurable`` errors also say whether a retry may succeed. Only the
@@ -136,3 +137,14 @@ class UndecodableRecord(PipelineError):
         return UndecodableRecord(
             self.reason, self.detail, topic=topic, partition=partition, offset=offset
         )
+
+
+class ConsumeFailed(PipelineError):
+    """A consumer could not start, read or rebalance; ``retriable`` keeps Kafka's verdict."""
+
+    reason = "consume_failed"
+
+    def __init__(self, detail: str, retriable: bool) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retriable = retriable

@@ -1,1 +1,52 @@
-"""Reading our topics: typed events, consumer groups, at-least-once."""
+"""Reading our topics: typed events, consumer groups, at-least-once.
+
+::
+
+    from pipeline.consume import Consumer
+
+    async with Consumer(config, group_id="kpi", dedup=10_000) as consumer:
+        async for item in consumer:
+            print(item.event_type, item.event.data)
+
+See ``consumer.py`` for when offsets are committed and what happens to a record
+that does not decode.
+"""
+
+from pipeline.consume.consumer import (
+    ConsumedEvent,
+    Consumer,
+    ConsumerStats,
+    OnUndecodable,
+    Partition,
+    RawRecord,
+    StartPositions,
+)
+from pipeline.consume.decode import (
+    KNOWN_SCHEMA_VERSIONS,
+    AnyEvent,
+    data_type,
+    decode_event,
+    event_type_of_header,
+    event_type_of_topic,
+)
+from pipeline.consume.dedup import DedupWindow
+from pipeline.errors import ConsumeFailed, UndecodableRecord
+
+__all__ = [
+    "KNOWN_SCHEMA_VERSIONS",
+    "AnyEvent",
+    "ConsumeFailed",
+    "ConsumedEvent",
+    "Consumer",
+    "ConsumerStats",
+    "DedupWindow",
+    "OnUndecodable",
+    "Partition",
+    "RawRecord",
+    "StartPositions",
+    "UndecodableRecord",
+    "data_type",
+    "decode_event",
+    "event_type_of_header",
+    "event_type_of_topic",
+]

@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Iterable
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -97,3 +97,40 @@ def read_all(
         return records
     finally:
         consumer.close()
+
+
+def committed(group: str, topics: Iterable[str], bootstrap: str = BOOTSTRAP) -> dict[str, int]:
+    """The offsets ``group`` committed, as ``"topic[partition]" -> offset`` (absent: none)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        partitions = [
+            TopicPartition(t, p)
+            for t in topics
+            if t in metadata.topics
+            for p in metadata.topics[t].partitions
+        ]
+        found = consumer.committed(partitions, timeout=10)
+        return {f"{tp.topic}[{tp.partition}]": tp.offset for tp in found if tp.offset >= 0}
+    finally:
+        consumer.close()
+
+
+def produce(
+    topic: str,
+    value: bytes,
+    key: bytes | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+    bootstrap: str = BOOTSTRAP,
+) -> tuple[int, int]:
+    """Write one record, acks=all; returns its (partition, offset)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    delivered: list[Message] = []
+    producer.produce(
+        topic, value, key, headers=headers or [], on_delivery=lambda _e, m: delivered.append(m)
+    )
+    producer.flush(30)
+    [msg] = delivered
+    if msg.error() is not None:
+        raise KafkaException(msg.error())
+    return msg.partition(), msg.offset()

@@ -1,0 +1,402 @@
+"""The consumer: an async iterator of typed events, at-least-once.
+
+::
+
+    async with Consumer(config, group_id="kpi") as consumer:
+        async for item in consumer:
+            handle(item.event)          # an Envelope[AttendanceFinished], ...
+
+An event counts as handled when the caller asks for the next one (or stops the loop
+with ``stop()``); only handled events have their offsets committed, every
+``commit_every`` events or ``commit_interval_s`` seconds, when partitions are taken
+away in a rebalance, and on close. If the loop body raises, the event it was handling
+is not committed and comes again after a restart.
+
+A record that does not decode raises ``UndecodableRecord`` naming its topic, partition
+and offset, and the consumer stays failed (asking again raises again), so no later
+offset is committed past it; or, with ``on_undecodable``, it goes to that callback and
+counts as handled once the callback returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from pipeline.config import Config
+from pipeline.consume.decode import (
+    AnyEvent,
+    decode_event,
+    event_type_of_header,
+    event_type_of_topic,
+)
+from pipeline.consume.dedup import DedupWindow
+from pipeline.errors import ConsumeFailed, UndecodableRecord
+from pipeline.kafka_client import admin_settings, consumer_settings
+from pipeline.route import event_topic
+from pipeline.webhooks import EventType
+
+log = logging.getLogger(__name__)
+
+_START_TIMEOUT_S = 30.0
+
+
+class Partition(NamedTuple):
+    topic: str
+    partition: int
+
+
+class RawRecord(msgspec.Struct, frozen=True):
+    """A record as Kafka holds it: what an ``on_undecodable`` callback receives."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int  # epoch ms, as Kafka stamped it
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class ConsumedEvent(msgspec.Struct, frozen=True):
+    """One decoded event and the record it came from."""
+
+    event: AnyEvent
+    event_type: EventType
+    record: RawRecord
+
+
+OnUndecodable = Callable[[UndecodableRecord, RawRecord], Awaitable[None]]
+StartPositions = Callable[[list[Partition]], Awaitable[Mapping[Partition, int]]]
+
+
+@dataclass
+class ConsumerStats:
+    delivered: int = 0
+    duplicates: int = 0
+    undecodable: int = 0
+    commits: int = 0
+    commit_failures: int = 0
+
+
+class Consumer:
+    """Typed events from our topics; use ``async with`` and ``async for``.
+
+    ``group_id``: a consumer group (offsets committed) or None (every partition read,
+    nothing committed). ``start``: where a group with no committed offset (or no group)
+    begins. ``dedup``: a window size or a ``DedupWindow`` to drop repeated event ids.
+    ``until_caught_up``: end the iteration once every partition reached the end offset it
+    had when first assigned. ``start_positions``: a hook giving the offset to start each
+    newly assigned partition from (a loader that stores its own offsets); partitions it
+    leaves out start from the committed offset.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        group_id: str | None = None,
+        event_types: Iterable[EventType] | None = None,
+        start: Literal["earliest", "latest"] = "earliest",
+        dedup: DedupWindow | int | None = None,
+        on_undecodable: OnUndecodable | None = None,
+        until_caught_up: bool = False,
+        start_positions: StartPositions | None = None,
+        commit_every: int = 500,
+        commit_interval_s: float = 5.0,
+        max_records: int = 500,
+        client_id: str = "plug-pipeline-consumer",
+        kafka_settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._config = config
+        self.prefix = config.topic_prefix
+        self.group_id = group_id
+        self.stats = ConsumerStats()
+        types = list(EventType) if event_types is None else list(event_types)
+        self.topics = [event_topic(self.prefix, e) for e in types]
+        self.dedup = DedupWindow(dedup) if isinstance(dedup, int) else dedup
+        self._on_undecodable = on_undecodable
+        self._until_caught_up = until_caught_up
+        self._start_positions = start_positions
+        self._commit_every = commit_every
+        self._commit_interval_s = commit_interval_s
+        self._max_records = max_records
+        self._kafka = AIOKafkaConsumer(
+            **consumer_settings(
+                config, group_id, client_id, auto_offset_reset=start, **(kafka_settings or {})
+            )
+        )
+        self._buffer: deque[Any] = deque()  # aiokafka ConsumerRecords, oldest first
+        self._current: tuple[TopicPartition, int] | None = None  # yielded, being handled
+        self._handled: dict[TopicPartition, int] = {}  # next offset to commit
+        self._since_commit = 0
+        self._last_commit = time.monotonic()
+        self._ends: dict[TopicPartition, int] = {}
+        self._assigned = False
+        self._failure: BaseException | None = None
+        self._stopping = asyncio.Event()
+        self._started = False
+
+    async def __aenter__(self) -> Consumer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        try:
+            await asyncio.wait_for(self._kafka.start(), _START_TIMEOUT_S)
+            self._started = True
+            if self.group_id is None:
+                await self._assign_all()
+            else:
+                self._kafka.subscribe(self.topics, listener=_Listener(self))
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await self._stop_kafka()
+            raise ConsumeFailed(f"cannot consume from Kafka: {exc}", _retriable(exc)) from exc
+
+    async def _assign_all(self) -> None:
+        """No group: every partition of every topic that exists now."""
+        # the consumer's own metadata knows only topics it was told about: ask the cluster
+        admin = AIOKafkaAdminClient(**admin_settings(self._config))
+        await admin.start()
+        try:
+            described = await admin.describe_topics(self.topics)
+        finally:
+            await admin.close()
+        partitions = []
+        for topic in described:
+            if topic["error_code"] != 0 or not topic["partitions"]:
+                log.warning("topic %s not found: not read", topic["topic"])
+                continue
+            ids = sorted(p["partition"] for p in topic["partitions"])
+            partitions += [TopicPartition(topic["topic"], p) for p in ids]
+        self._kafka.assign(partitions)
+        await self._on_assigned(set(partitions))
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self._start_positions is not None and assigned:
+            wanted = await self._start_positions(
+                [Partition(tp.topic, tp.partition) for tp in assigned]
+            )
+            for tp in assigned:
+                offset = wanted.get(Partition(tp.topic, tp.partition))
+                if offset is not None:
+                    self._kafka.seek(tp, offset)
+        if self._until_caught_up:
+            new = [tp for tp in assigned if tp not in self._ends]
+            if new:
+                self._ends.update(await self._kafka.end_offsets(new))
+        self._assigned = True
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Commit what was handled on partitions we lose; forget what we had buffered."""
+        await self.commit({tp: o for tp, o in self._handled.items() if tp in revoked})
+        for tp in revoked:
+            self._handled.pop(tp, None)
+        self._buffer = deque(r for r in self._buffer if _tp(r) not in revoked)
+
+    def stop(self) -> None:
+        """End the iteration after the event being handled: safe from a signal handler."""
+        self._stopping.set()
+
+    async def close(self) -> None:
+        """Commit what was handled, then leave the group and close the connection."""
+        if not self._started:
+            return
+        self._started = False
+        try:
+            await self.commit()
+        finally:
+            await self._stop_kafka()
+
+    async def _stop_kafka(self) -> None:
+        try:  # leaving the group can wait on a broker that is gone: bounded
+            await asyncio.wait_for(self._kafka.stop(), _START_TIMEOUT_S)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("Kafka consumer did not close cleanly: %s", exc)
+
+    async def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+        """Commit the handled offsets (all, or those given); a failure is logged and counted.
+
+        A commit that fails is retried with the next one; if none succeeds the events come
+        again after a restart, which at-least-once allows.
+        """
+        pending = dict(self._handled if offsets is None else offsets)
+        if self.group_id is None or not pending:
+            return
+        try:
+            await self._kafka.commit(pending)
+        except (CommitFailedError, KafkaError) as exc:
+            self.stats.commit_failures += 1
+            log.warning("offset commit failed (events will come again): %s", exc)
+            return
+        self.stats.commits += 1
+        for tp, offset in pending.items():
+            if self._handled.get(tp) == offset:
+                del self._handled[tp]
+        if offsets is None:
+            self._since_commit = 0
+            self._last_commit = time.monotonic()
+
+    def __aiter__(self) -> AsyncIterator[ConsumedEvent]:
+        return self
+
+    async def __anext__(self) -> ConsumedEvent:
+        if self._failure is not None:
+            raise self._failure
+        if self._current is not None:
+            self._mark_handled(*self._current)
+            self._current = None
+        await self._commit_if_due()
+        while not self._stopping.is_set():
+            if self._failure is not None:  # a rebalance step failed meanwhile
+                raise self._failure
+            if not self._buffer:
+                if self._until_caught_up and await self._caught_up():
+                    break
+                await self._fill()
+                continue
+            msg = self._buffer.popleft()
+            item = await self._take(msg)
+            if item is not None:
+                self._current = (_tp(msg), msg.offset)
+                self.stats.delivered += 1
+                return item
+        if self._failure is not None:
+            raise self._failure
+        raise StopAsyncIteration
+
+    async def _take(self, msg: Any) -> ConsumedEvent | None:
+        """The record decoded, or None when it is a duplicate or went to the callback."""
+        record = RawRecord(
+            msg.topic, msg.partition, msg.offset, msg.timestamp, msg.key, msg.value,
+            list(msg.headers or ()),
+        )  # fmt: skip
+        try:
+            event_type = _event_type(self.prefix, record)
+            event = decode_event(event_type, record.value or b"")
+        except UndecodableRecord as exc:
+            located = exc.at(record.topic, record.partition, record.offset)
+            self.stats.undecodable += 1
+            if self._on_undecodable is None:
+                self._failure = located
+                raise located from None
+            await self._on_undecodable(located, record)
+            self._mark_handled(_tp(msg), msg.offset)
+            return None
+        if self.dedup is not None and self.dedup.seen(event.event_id):
+            self.stats.duplicates += 1
+            self._mark_handled(_tp(msg), msg.offset)
+            return None
+        return ConsumedEvent(event, event_type, record)
+
+    def _mark_handled(self, tp: TopicPartition, offset: int) -> None:
+        if tp not in self._kafka.assignment():
+            return  # taken away meanwhile: its new owner reads it again from the last commit
+        self._handled[tp] = offset + 1
+        self._since_commit += 1
+
+    async def _commit_if_due(self) -> None:
+        if self._since_commit and (
+            self._since_commit >= self._commit_every
+            or time.monotonic() - self._last_commit >= self._commit_interval_s
+        ):
+            await self.commit()
+
+    async def _fill(self) -> None:
+        """Wait for records, a stop, or the next commit time, whichever comes first."""
+        wait_ms = 1000
+        if self._since_commit:
+            due = self._last_commit + self._commit_interval_s - time.monotonic()
+            wait_ms = max(0, min(wait_ms, int(due * 1000)))
+        getter = asyncio.ensure_future(
+            self._kafka.getmany(timeout_ms=wait_ms, max_records=self._max_records)
+        )
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter.cancelled():
+            return
+        try:
+            batches = getter.result()
+        except KafkaError as exc:
+            self._failure = ConsumeFailed(f"reading from Kafka failed: {exc}", _retriable(exc))
+            raise self._failure from exc
+        assigned = self._kafka.assignment()
+        for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)):
+            if tp in assigned:
+                self._buffer.extend(batches[tp])
+        await self._commit_if_due()
+
+    async def _caught_up(self) -> bool:
+        """Every assigned partition has reached the end offset it had when first assigned."""
+        if not self._assigned:
+            return False
+        for tp in self._kafka.assignment():
+            end = self._ends.get(tp)
+            if end is None or await self._kafka.position(tp) < end:
+                return False
+        return True
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Forwards a group's rebalances to the consumer; keeps their errors for the caller.
+
+    aiokafka logs and swallows what a listener raises: a start-positions hook that failed
+    would then silently start from the committed offsets, so the error is kept and
+    raised by the next ``__anext__``.
+    """
+
+    def __init__(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._guard(self._consumer._on_revoked(set(revoked)))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._guard(self._consumer._on_assigned(set(assigned)))
+
+    async def _guard(self, step: Awaitable[None]) -> None:
+        try:
+            await step
+        except Exception as exc:  # the edge: kept and raised to the caller, never lost
+            log.exception("rebalance step failed")
+            self._consumer._failure = ConsumeFailed(f"rebalance failed: {exc}", False)
+            self._consumer.stop()
+
+
+def _tp(msg: Any) -> TopicPartition:
+    return TopicPartition(msg.topic, msg.partition)
+
+
+def _event_type(prefix: str, record: RawRecord) -> EventType:
+    by_topic = event_type_of_topic(prefix, record.topic)
+    if by_topic is not None:
+        return by_topic
+    header = next((v for k, v in record.headers if k == "event-type"), None)
+    by_header = event_type_of_header(header)
+    if by_header is None:
+        raise UndecodableRecord(
+            "unknown_topic", f"neither topic {record.topic!r} nor its headers name an event type"
+        )
+    return by_header
+
+
+def _retriable(exc: BaseException) -> bool:
+    return bool(getattr(exc, "retriable", isinstance(exc, OSError | TimeoutError)))
