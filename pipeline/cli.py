@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from pipeline import config as configuration
 from pipeline import register, replay
+from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.simulate import command as simulate
 
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_parser(sub)
     replay.add_parser(sub)
     simulate.add_parser(sub)
+    tail.add_parser(sub)
     return parser
 
 
