@@ -108,7 +108,10 @@ wait_ready() {    # N [TIMEOUT_S] ; "Kafka Server started" is logged after the b
   local d=$KL_RUN/node$1 t=${2:-120} mark end
   mark=$(cat "$d/logmark"); end=$((SECONDS + t))
   while ((SECONDS < end)); do
-    tail -n +"$((mark + 1))" "$d/logs/server.log" | grep -q 'Kafka Server started' && return 0
+    # awk, not tail | grep -q: grep exiting early kills tail with SIGPIPE, and under
+    # pipefail a broker that is already up (a long log after the mark) looks not started
+    awk -v m="$mark" 'NR > m && /Kafka Server started/ { found = 1; exit } END { exit !found }' \
+        "$d/logs/server.log" && return 0
     alive "$1" || { tail -n 40 "$d/logs/stdout.log" "$d/logs/server.log" >&2; die "node$1 exited during startup"; }
     sleep 0.2
   done
