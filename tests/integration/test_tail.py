@@ -44,7 +44,12 @@ def test_tail_until_caught_up_prints_every_acknowledged_event(
 
 
 def test_tail_filters_by_topic_and_tenant(ingress: Ingress, tmp_path: Path) -> None:
-    simulate(ingress, tmp_path, count=100, seed=37)
+    acked = simulate(ingress, tmp_path, count=100, seed=37)
     two = tail(ingress, "--topic", "message.status", "--topic", f"{ingress.prefix}.message.sent")
     assert {line["event_type"] for line in two} == {"message.status", "message.sent"}
-    assert tail(ingress, "--tenant", "globex") == []  # simulate sent as acme only
+    acme = tail(ingress, "--tenant", "acme")
+    assert {line["tenant"] for line in acme} == {"acme"}
+    assert set(acked) <= {line["event_id"] for line in acme}
+    globex = tail(ingress, "--tenant", "globex")  # other tests may send as globex
+    assert {line["tenant"] for line in globex} <= {"globex"}
+    assert not set(acked) & {line["event_id"] for line in globex}
