@@ -11,6 +11,7 @@ from pipeline.http import handlers
 from pipeline.http.keys import CONFIG, SINK, STATE, State
 from pipeline.http.responses import errors_middleware
 from pipeline.metrics import METRICS
+from pipeline.route import deadletter_topic
 from pipeline.sink.base import Sink
 from pipeline.webhooks import Webhook
 
@@ -24,7 +25,13 @@ def build_app(config: Config, sink: Sink | None = None) -> web.Application:
         if config.spool_dir is not None:
             from pipeline.sink.spooled import SpooledSink
 
-            sink = SpooledSink(sink, config.spool_dir, config.spool_max_bytes)
+            sink = SpooledSink(
+                sink,
+                config.spool_dir,
+                config.spool_max_bytes,
+                deadletter_topic=deadletter_topic(config.topic_prefix),
+                shutdown_drain_s=config.shutdown_timeout_s / 2,
+            )
     # The webhook handler streams the body under its own limit; this one guards the rest.
     app = web.Application(middlewares=[errors_middleware], client_max_size=config.max_body_bytes)
     app[CONFIG] = config

@@ -11,6 +11,7 @@ from pipeline import config as configuration
 from pipeline import register, replay
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
+from pipeline.logfilter import throttle_library_logs
 from pipeline.simulate import command as simulate
 
 log = logging.getLogger("pipeline")
@@ -97,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    throttle_library_logs("aiokafka")
     try:
         code: int = args.func(args)
     except ConfigError as exc:

@@ -9,6 +9,8 @@
     │   ├── UnknownWebhook     404  no such webhook path
     │   ├── UnsupportedMedia   415  Content-Type is not JSON
     │   ├── TooLarge           413  body over the configured limit
+    │   ├── RefusedByKafka     413  Kafka will never take the record (not retriable)
+    │   │   └── TooLargeForKafka    over a topic's max.message.bytes
     │   └── Malformed          400  not JSON, or not the shape of that webhook
     ├── NotDurable             503  the event could not be made durable now
     │   ├── BrokerUnavailable       Kafka cannot be reached or refused the record
@@ -23,6 +25,12 @@ HTTP layer turns these into responses.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.record import Record
 
 
 class PipelineError(Exception):
@@ -67,6 +75,25 @@ class UnsupportedMedia(Rejected):
 class TooLarge(Rejected):
     status = 413
     reason = "too_large"
+
+
+class RefusedByKafka(Rejected):
+    """Kafka refused a record with an error it marks not retriable: never spooled.
+
+    ``refused`` holds the records it refused (a webhook is two: its event and raw copy).
+    The sink has set them aside (dead letter or quarantine file) before this is raised.
+    """
+
+    status = 413
+    reason = "refused_by_kafka"
+
+    def __init__(self, detail: str, refused: Sequence[Record] = ()) -> None:
+        super().__init__(detail)
+        self.refused = tuple(refused)
+
+
+class TooLargeForKafka(RefusedByKafka):
+    reason = "too_large_for_kafka"
 
 
 class Malformed(Rejected):

@@ -35,6 +35,15 @@ def connection_settings(config: Config, client_id: str = CLIENT_ID) -> dict[str,
     return settings
 
 
+def message_bytes_needed(config: Config) -> int:
+    """A record batch that holds a body at the limit, normalised (the envelope holds the
+    transcript with every absent field as null: up to about twice the body) plus headers.
+
+    The producer's ``max_request_size`` and the ``max.message.bytes`` of topics we create.
+    """
+    return 3 * config.max_body_bytes
+
+
 def producer_settings(config: Config) -> dict[str, Any]:
     """The producer's keyword arguments; durability settings are not configurable."""
     return connection_settings(config) | {
@@ -44,7 +53,7 @@ def producer_settings(config: Config) -> dict[str, Any]:
         "compression_type": config.compression,
         "max_batch_size": 256 * 1024,
         # A body at the limit plus its normalised envelope must fit in one request.
-        "max_request_size": 3 * config.max_body_bytes,
+        "max_request_size": message_bytes_needed(config),
         "request_timeout_ms": max(1000, int(config.ack_timeout_s * 1000)),
         "retry_backoff_ms": 100,
     }

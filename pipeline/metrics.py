@@ -26,6 +26,8 @@ class SpoolStatsSource(Protocol):
     def oldest_age_s(self) -> float: ...
     @property
     def torn_records(self) -> int: ...
+    @property
+    def stalled_s(self) -> float: ...
 
 
 class Metrics:
@@ -67,12 +69,41 @@ class Metrics:
             "plug_spool_torn_records", "Torn records skipped at start-up", registry=r
         )
 
+        self.spool_stalled = Gauge(
+            "plug_spool_drain_stalled_seconds",
+            "Seconds the spool has held records without draining one (0 when draining or empty)",
+            registry=r,
+        )
+        self.set_aside = Counter(
+            "plug_records_set_aside",
+            "Records Kafka will never take, moved to the dead letters or a quarantine file",
+            ["reason"],
+            registry=r,
+        )
+        self.producer_restarts = Counter(
+            "plug_kafka_producer_restarts",
+            "Kafka producers replaced after a fatal error or a stall",
+            ["reason"],
+            registry=r,
+        )
+        self.background_restarts = Counter(
+            "plug_background_restarts",
+            "Background tasks restarted after an unexpected error",
+            ["task"],
+            registry=r,
+        )
+        self.healthy = Gauge(
+            "plug_healthy", "1 while the ingress can deliver, 0 once it cannot heal", registry=r
+        )
+        self.healthy.set(1)
+
     def watch_spool(self, spool: SpoolStatsSource) -> None:
         """Read the spool's figures at scrape time, so they are never stale."""
         self.spool_depth.set_function(lambda: spool.depth)
         self.spool_bytes.set_function(lambda: spool.bytes)
         self.spool_age.set_function(lambda: spool.oldest_age_s)
         self.spool_torn.set_function(lambda: spool.torn_records)
+        self.spool_stalled.set_function(lambda: spool.stalled_s)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

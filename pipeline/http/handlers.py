@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ from pipeline.config import DEFAULT_TENANT, Config
 from pipeline.errors import (
     Malformed,
     Overloaded,
+    RefusedByKafka,
     TooLarge,
     Unauthorised,
     UnknownWebhook,
@@ -122,14 +124,23 @@ async def _accept(request: web.Request, hook: Webhook, tenant: str, body: bytes)
     except Malformed as exc:
         dead = ingest.deadletter(hook, tenant, body, received_at, config.topic_prefix, exc)
         # The raw bytes must be durable before we say 400: a 503 asks Plug to send again.
-        await sink.publish((dead,))
+        with contextlib.suppress(RefusedByKafka):  # then the sink kept it in quarantine
+            await sink.publish((dead,))
         METRICS.deadlettered.inc()
         log.info("dead-lettered a %s webhook of %s: %s", hook.value, tenant, exc.reason)
         raise
     records: tuple[Record, ...] = (record,)
     if config.raw_archive:
         records = (record, ingest.raw(hook, tenant, body, received_at, config.topic_prefix, record))
-    durability = await sink.publish(records)
+    try:
+        durability = await sink.publish(records)
+    except RefusedByKafka as exc:
+        # The sink has set the refused records aside. The event itself refused: 413; only
+        # its raw copy refused: the event is durable, and that is what the answer is about.
+        if any(r.topic == record.topic for r in exc.refused):
+            raise
+        log.warning("raw copy of %s set aside: %s", record.event_id, exc.reason)
+        durability = "published"
     return web.Response(
         body=orjson.dumps({"event_id": record.event_id, "status": durability}),
         content_type="application/json",
@@ -137,6 +148,10 @@ async def _accept(request: web.Request, hook: Webhook, tenant: str, body: bytes)
 
 
 async def healthz(request: web.Request) -> web.Response:
+    problem = request.app[SINK].health()
+    if problem is not None:
+        # The ingress cannot heal: an orchestrator should restart it.
+        return web.json_response({"status": "unhealthy", "reason": problem}, status=503)
     return web.json_response({"status": "ok"})
 
 

@@ -21,6 +21,9 @@ class Sink(Protocol):
     async def ready(self) -> bool:
         """True when a publish now would reach the broker."""
 
+    def health(self) -> str | None:
+        """None while the sink can deliver or heal itself; else why a restart is needed."""
+
     def describe(self) -> dict[str, object]:
         """Figures for /readyz: connection, spool depth and age."""
 

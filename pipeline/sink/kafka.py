@@ -1,9 +1,22 @@
-"""The Kafka sink: aiokafka with acks=all and idempotence, every wait bounded.
+"""The Kafka sink: aiokafka with acks=all and idempotence, every wait bounded, self-healing.
 
-aiokafka's ``send_and_wait`` and ``stop`` can wait forever when the broker is
-gone, so every call here runs under a timeout and turns what it raises into
-``NotDurable``. The producer is started in the background and restarted after a
-failure, so the ingress comes up (and answers 503) while Kafka is away.
+aiokafka's ``send`` and ``stop`` can wait forever when the broker is gone, so every call
+here runs under a timeout and turns what it raises into one of our errors, keeping
+aiokafka's own ``retriable`` flag across the edge:
+
+- retriable (connection lost, leader moving, timeout): ``NotDurable`` — the caller spools;
+- a record Kafka will never take (too large for the topic, invalid topic, not authorised):
+  ``RefusedByKafka`` — never spooled, the caller sets it aside;
+- fatal to the idempotent producer (``OutOfOrderSequenceNumber``, ``UnknownProducerId``,
+  ``InvalidProducerEpoch``, a dead sender task): the producer's sequence state no longer
+  matches the broker's and no retry can succeed, so the producer is closed and a new one
+  (a new producer id) is started. Records of the old one may then arrive twice; their
+  ``event_id`` names them.
+
+A watchdog also replaces a producer that has failed every publish for ``heal_after_s``
+while the cluster still answers metadata requests, and declares the sink unhealthy
+(``/healthz`` 503, so an orchestrator restarts the process) when that keeps happening for
+``give_up_s`` despite new producers.
 """
 
 from __future__ import annotations
@@ -14,37 +27,92 @@ import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    BrokerResponseError,
+    IllegalStateError,
+    InvalidProducerEpoch,
+    KafkaError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    ProducerFenced,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnknownProducerId,
+)
 from prometheus_client import Counter
 
-from pipeline.aio import cancel
+from pipeline.aio import cancel, supervise
 from pipeline.config import Config
-from pipeline.errors import AckTimeout, BrokerUnavailable
+from pipeline.errors import AckTimeout, BrokerUnavailable, RefusedByKafka, TooLargeForKafka
 from pipeline.kafka_client import producer_settings
 from pipeline.metrics import METRICS
 from pipeline.record import Record
 from pipeline.sink.base import Durability
-from pipeline.sink.topics import ensure_topics
+from pipeline.sink.topics import check_message_limits, ensure_topics
 
 log = logging.getLogger(__name__)
 
 _READY_CACHE_S = 1.0
 _RESTART_DELAY_S = 1.0
+_WATCH_EVERY_S = 1.0
+
+# Errors after which this producer can never deliver again.
+_FATAL_TO_PRODUCER: tuple[type[KafkaError], ...] = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+    ProducerClosed,
+    IllegalStateError,
+)
+_TOO_LARGE: tuple[type[KafkaError], ...] = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+
+
+def classify(exc: BaseException) -> str:
+    """``"refused"`` (never retry this record), ``"fatal"`` (replace the producer), or
+    ``"transient"`` (try again later)."""
+    if isinstance(exc, _FATAL_TO_PRODUCER):
+        return "fatal"
+    if isinstance(exc, _TOO_LARGE):
+        return "refused"
+    if isinstance(exc, BrokerResponseError) and not exc.retriable:
+        return "refused"  # invalid topic, not authorised, policy violation...
+    if isinstance(exc, KafkaError) and type(exc) is KafkaError:
+        return "fatal"  # aiokafka's "Unexpected error during batch delivery": sender died
+    return "transient"
 
 
 class KafkaSink:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, heal_after_s: float | None = None) -> None:
         self._config = config
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self._ready_at = 0.0
         self._ready = False
         self._published: dict[str, Counter] = {}
+        self._heal_after_s = heal_after_s or max(10.0, 2 * config.ack_timeout_s)
+        self.give_up_s = 12 * self._heal_after_s
+        self._failing_since: float | None = None  # first failure of the current streak
+        self._replaced_in_streak = 0
+        self.unhealthy: str | None = None
+        self.producer_restarts = 0
 
     async def start(self) -> None:
         """Connect in the background; wait a little for it, so a fresh ingress starts ready."""
-        self._connector = asyncio.create_task(self._connect_loop(), name="kafka-connect")
+        self._connect()
+        self._watchdog = supervise("kafka-watchdog", self._watch)
+        assert self._connector is not None
         await asyncio.wait({self._connector}, timeout=self._config.ack_timeout_s)
+
+    def _connect(self) -> None:
+        self._connector = supervise("kafka-connect", self._connect_loop)
 
     async def _connect_loop(self) -> None:
         while self._producer is None:
@@ -62,6 +130,7 @@ class KafkaSink:
             log.info("connected to Kafka at %s", self._config.bootstrap_servers)
             if self._config.create_topics:
                 await ensure_topics(self._config)
+            await check_message_limits(self._config)
             self._producer = producer
 
     def _published_counter(self, topic: str) -> Counter:
@@ -72,36 +141,143 @@ class KafkaSink:
 
     async def wait_connected(self, timeout_s: float = 30.0) -> None:
         """For commands that need Kafka before they start, not the ingress."""
-        if self._connector is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._connector), timeout_s)
-            except TimeoutError as exc:
-                raise BrokerUnavailable(f"Kafka not reachable within {timeout_s:g} s") from exc
+        deadline = time.monotonic() + timeout_s
+        while self._producer is None:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(f"Kafka not reachable within {timeout_s:g} s")
+            connector = self._connector
+            if connector is not None and not connector.done():
+                await asyncio.wait({connector}, timeout=max(0.0, deadline - time.monotonic()))
+            else:
+                self._connect()
 
     async def publish(self, records: Sequence[Record]) -> Durability:
         producer = self._producer
         if producer is None:
-            raise BrokerUnavailable("not connected to Kafka yet")
+            raise BrokerUnavailable("not connected to Kafka (yet, or again)")
         started = time.perf_counter()
+        deliveries: list[asyncio.Future[object]] = []
+        outcomes: list[object] = []
         try:
             async with asyncio.timeout(self._config.ack_timeout_s):
                 # send() can itself wait (full buffer, missing metadata): bound both steps.
-                deliveries = [
-                    await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
-                    for r in records
-                ]
-                for delivery in deliveries:
-                    await delivery
+                for r in records:
+                    try:
+                        deliveries.append(
+                            await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
+                        )
+                    except KafkaError as exc:  # refused before it left: too large, closed...
+                        deliveries.append(_failed_future(exc))
+                outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
         except TimeoutError as exc:
+            # Deliveries left behind still finish or fail; nobody awaits them any more.
+            for delivery in deliveries:
+                delivery.add_done_callback(_swallow)
+            self._failed(producer)
             raise AckTimeout(
                 f"Kafka did not acknowledge within {self._config.ack_timeout_s:g} s"
             ) from exc
-        except KafkaError as exc:
-            raise BrokerUnavailable(f"Kafka refused the record: {exc}") from exc
+        return self._outcome(producer, records, outcomes, started)
+
+    def _outcome(
+        self,
+        producer: AIOKafkaProducer,
+        records: Sequence[Record],
+        outcomes: list[object],
+        started: float,
+    ) -> Durability:
+        errors = [
+            (r, o) for r, o in zip(records, outcomes, strict=True) if isinstance(o, BaseException)
+        ]
+        by_kind: dict[str, BaseException] = {}
+        for _, error in errors:
+            by_kind.setdefault(classify(error), error)
+        if "fatal" in by_kind:
+            fatal = by_kind["fatal"]
+            self._replace(producer, f"{type(fatal).__name__}: {fatal}")
+            raise BrokerUnavailable(f"Kafka producer failed for good ({fatal!r}); replacing it")
+        if "transient" in by_kind:
+            self._failed(producer)
+            raise BrokerUnavailable(f"Kafka refused the record for now: {by_kind['transient']!r}")
+        self._succeeded()
         METRICS.ack_latency.observe(time.perf_counter() - started)
-        for r in records:
-            self._published_counter(r.topic).inc()
+        for r, o in zip(records, outcomes, strict=True):
+            if not isinstance(o, BaseException):
+                self._published_counter(r.topic).inc()
+        if errors:
+            refused = [r for r, _ in errors]
+            too_large = all(isinstance(e, _TOO_LARGE) for _, e in errors)
+            kind = TooLargeForKafka if too_large else RefusedByKafka
+            raise kind(f"Kafka will not take the record: {errors[0][1]!r}", refused)
         return "published"
+
+    # -- healing ---------------------------------------------------------------------------
+
+    def _succeeded(self) -> None:
+        self._failing_since = None
+        self._replaced_in_streak = 0
+        if self.unhealthy is not None:
+            log.info("Kafka takes records again: healthy")
+            self.unhealthy = None
+            METRICS.healthy.set(1)
+
+    def _failed(self, producer: AIOKafkaProducer) -> None:
+        if self._failing_since is None and producer is self._producer:
+            self._failing_since = time.monotonic()
+
+    def _replace(self, producer: AIOKafkaProducer, reason: str) -> None:
+        """Drop ``producer`` (once, however many publishes saw it fail) and connect anew."""
+        if producer is not self._producer:
+            return  # already replaced
+        log.warning("replacing the Kafka producer: %s", reason)
+        METRICS.producer_restarts.labels(reason.partition(":")[0]).inc()
+        self.producer_restarts += 1
+        self._replaced_in_streak += 1
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+        self._producer = None
+        closing = asyncio.create_task(_stop_quietly(producer, self._config.ack_timeout_s))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        if self._connector is None or self._connector.done():
+            self._connect()
+
+    async def _watch(self) -> None:
+        """Replace a producer stuck while the cluster answers; give up after ``give_up_s``."""
+        while True:
+            await asyncio.sleep(_WATCH_EVERY_S)
+            producer = self._producer
+            if producer is not None and _sender_dead(producer):
+                self._replace(producer, "SenderStopped: the producer's sender task ended")
+                continue
+            since = self._failing_since
+            if since is None:
+                continue
+            failing_s = time.monotonic() - since
+            # Each new producer gets a little longer than the one before before it too goes.
+            due = self._heal_after_s * (self._replaced_in_streak + 1)
+            if producer is not None and failing_s >= due and await self._metadata_ok(producer):
+                self._replace(producer, f"Stalled: no record taken for {failing_s:.0f} s")
+            if (
+                failing_s >= self.give_up_s
+                and self._replaced_in_streak >= 2
+                and self.unhealthy is None
+            ):
+                self.unhealthy = (
+                    f"no record taken for {failing_s:.0f} s despite "
+                    f"{self._replaced_in_streak} new producers: restart needed"
+                )
+                METRICS.healthy.set(0)
+                log.error("the ingress cannot heal: %s", self.unhealthy)
+
+    async def _metadata_ok(self, producer: AIOKafkaProducer) -> bool:
+        try:
+            async with asyncio.timeout(min(2.0, self._config.ack_timeout_s)):
+                return bool(await producer.client.fetch_all_metadata())
+        except (KafkaError, OSError, TimeoutError):
+            return False
+
+    # -- the Sink contract -----------------------------------------------------------------
 
     async def ready(self) -> bool:
         producer = self._producer
@@ -110,27 +286,51 @@ class KafkaSink:
         now = time.monotonic()
         if now - self._ready_at < _READY_CACHE_S:
             return self._ready
-        try:
-            async with asyncio.timeout(min(2.0, self._config.ack_timeout_s)):
-                self._ready = bool(await producer.client.fetch_all_metadata())
-        except (KafkaError, OSError, TimeoutError):
-            self._ready = False
+        self._ready = await self._metadata_ok(producer)
         self._ready_at = time.monotonic()
         return self._ready
 
+    def health(self) -> str | None:
+        return self.unhealthy
+
     def describe(self) -> dict[str, object]:
-        return {"kafka_connected": self._producer is not None}
+        return {
+            "kafka_connected": self._producer is not None,
+            "kafka_producer_restarts": self.producer_restarts,
+        }
 
     async def stop(self) -> None:
+        await cancel(self._watchdog)
         await cancel(self._connector)
         if self._producer is not None:
             await _stop_quietly(self._producer, self._config.ack_timeout_s * 2)
             self._producer = None
+        if self._closing:
+            await asyncio.gather(*self._closing)
+
+
+def _swallow(future: asyncio.Future[object]) -> None:
+    """Retrieve a late delivery's error, so asyncio does not log it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _failed_future(exc: BaseException) -> asyncio.Future[object]:
+    future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future
+
+
+def _sender_dead(producer: AIOKafkaProducer) -> bool:
+    """aiokafka's sender task ends only on a fatal error; then nothing is ever delivered."""
+    sender = getattr(producer, "_sender", None)
+    task = getattr(sender, "sender_task", None)
+    return task is not None and task.done()
 
 
 async def _stop_quietly(producer: AIOKafkaProducer, timeout_s: float) -> None:
     """Flush and close, giving up after ``timeout_s``: stop() alone can hang on a dead broker."""
     try:
         await asyncio.wait_for(producer.stop(), timeout_s)
-    except (KafkaError, OSError, TimeoutError) as exc:
-        log.warning("Kafka producer did not close cleanly: %s", exc)
+    except Exception as exc:  # a failed producer may raise anything while closing
+        log.warning("Kafka producer did not close cleanly: %r", exc)

@@ -1,21 +1,25 @@
-"""Create the ingress's topics when they are missing, so a broker without auto-create works."""
+"""The ingress's topics: create what is missing, and check each takes a body at the limit."""
 
 from __future__ import annotations
 
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from pipeline.config import Config
-from pipeline.kafka_client import admin_settings
+from pipeline.kafka_client import admin_settings, message_bytes_needed
 from pipeline.webhooks import all_topics
 
 log = logging.getLogger(__name__)
 
+MAX_MESSAGE_BYTES = "max.message.bytes"
+
 
 async def ensure_topics(config: Config) -> list[str]:
-    """Create what is missing: ``topic_partitions`` each, replicated on up to 3 brokers.
+    """Create what is missing: ``topic_partitions`` each, replicated on up to 3 brokers,
+    with a ``max.message.bytes`` that takes a body at the limit.
 
     Best effort: a user without the right to create topics gets a warning, and the
     ingress goes on with the topics their operators made.
@@ -28,7 +32,10 @@ async def ensure_topics(config: Config) -> list[str]:
         if missing:
             brokers = len((await admin.describe_cluster())["brokers"])
             replication = min(3, brokers)
-            new = [NewTopic(t, config.topic_partitions, replication) for t in missing]
+            settings = {MAX_MESSAGE_BYTES: str(message_bytes_needed(config))}
+            new = [
+                NewTopic(t, config.topic_partitions, replication, None, settings) for t in missing
+            ]
             await admin.create_topics(new)
             log.info(
                 "created %s (%d partitions, replication %d)",
@@ -42,3 +49,54 @@ async def ensure_topics(config: Config) -> list[str]:
         return []
     finally:
         await admin.close()
+
+
+async def message_limits(config: Config) -> dict[str, int]:
+    """Each existing topic's ``max.message.bytes``."""
+    admin = AIOKafkaAdminClient(**admin_settings(config))
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        wanted = [t for t in all_topics(config.topic_prefix) if t in existing]
+        if not wanted:
+            return {}
+        resources = [
+            ConfigResource(ConfigResourceType.TOPIC, t, {MAX_MESSAGE_BYTES: None}) for t in wanted
+        ]
+        limits: dict[str, int] = {}
+        for response in await admin.describe_configs(resources):
+            for error_code, _msg, _type, name, entries in response.resources:
+                if error_code:
+                    continue
+                for entry in entries:
+                    if entry[0] == MAX_MESSAGE_BYTES and entry[1] is not None:
+                        limits[name] = int(entry[1])
+        return limits
+    finally:
+        await admin.close()
+
+
+async def check_message_limits(config: Config) -> dict[str, int]:
+    """Warn about every topic too small for a body at the limit; return those topics.
+
+    Kafka checks the compressed batch, so a body over the topic's limit may still go
+    through; one that does not is answered 413 ``too_large_for_kafka`` and kept aside.
+    """
+    try:
+        limits = await message_limits(config)
+    except KafkaError as exc:
+        log.warning("could not read the topics' max.message.bytes: %s", exc)
+        return {}
+    needed = message_bytes_needed(config)
+    small = {t: n for t, n in limits.items() if n < needed}
+    for topic, limit in sorted(small.items()):
+        log.warning(
+            "topic %s takes records up to %d bytes; a %d-byte body (PLUG_PIPELINE_MAX_BODY_BYTES)"
+            " with its envelope needs up to %d: larger ones are answered 413 too_large_for_kafka."
+            " Raise its max.message.bytes, or lower the body limit",
+            topic,
+            limit,
+            config.max_body_bytes,
+            needed,
+        )
+    return small

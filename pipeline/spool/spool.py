@@ -13,11 +13,11 @@ each published prefix. Delivery is at least once: a crash after a publish but be
 cursor commit publishes that record again after restart, as does a partial window failure
 (below); consumers deduplicate on ``event_id``.
 
-Order: with ``window=1`` every record is published only after the one before it succeeded.
-A larger window sends up to ``window`` records concurrently; an idempotent producer keeps
-per-partition order for those in-flight sends, and a send that fails usually fails the rest
-of its partition's batch with it. If instead record *k* fails while a later record of the
-same key succeeds, that later record reaches Kafka before *k* and again after it.
+Order: a record is published only after every earlier record of its (topic, key) succeeded.
+Up to ``window`` records are sent concurrently, but never two of one (topic, key): a window
+ends before a key it already holds. So when record *k* fails, no later record of its key
+can have overtaken it; later records of other keys that were acknowledged in the same
+window are sent again after *k* (duplicates, named by their ``event_id``, never reordered).
 
 Recovery: ``open`` scans every segment from the cursor. A torn tail (the last frame cut
 short, or failing its crc with nothing after it) is truncated away and counted in
@@ -110,6 +110,19 @@ class _Pending:
     done: asyncio.Future[None]
 
 
+def _one_per_key(cache: deque[_Item], most: int) -> list[_Item]:
+    """The longest prefix of ``cache`` (up to ``most``) holding each (topic, key) once."""
+    batch: list[_Item] = []
+    keys: set[tuple[str, bytes]] = set()
+    for item in cache:
+        key = (item.record.topic, item.record.key)
+        if len(batch) == most or key in keys:
+            break
+        keys.add(key)
+        batch.append(item)
+    return batch
+
+
 def _failed(outcome: object) -> bool:
     return isinstance(outcome, BaseException)
 
@@ -142,6 +155,7 @@ class Spool:
         self._depth = 0
         self._live = 0  # durable bytes not yet drained: what max_bytes bounds, with pending
         self._head_ms: int | None = None
+        self._progress_at = 0.0  # clock() when the spool last drained or became non-empty
         self._pending: list[_Pending] = []
         self._pending_bytes = 0
         self._tail: segment.Tail | None = None
@@ -173,6 +187,7 @@ class Spool:
         await asyncio.to_thread(spool._recover)
         if spool._depth:
             spool._nonempty.set()
+            spool._progress_at = spool._clock()
         return spool
 
     def _recover(self) -> None:
@@ -236,6 +251,18 @@ class Spool:
         if not self._depth or self._head_ms is None:
             return 0.0
         return max(0.0, self._clock() - self._head_ms / 1000)
+
+    @property
+    def broken(self) -> bool:
+        """A write failed with the tail in an unknown state: appends refused until reopened."""
+        return self._broken
+
+    @property
+    def stalled_s(self) -> float:
+        """Seconds the spool has held records without draining one; 0 while empty."""
+        if not self._depth:
+            return 0.0
+        return max(0.0, self._clock() - self._progress_at)
 
     @property
     def writable(self) -> bool:
@@ -342,6 +369,7 @@ class Spool:
         self._live += size
         if not self._depth:
             self._head_ms = batch[0].appended_ms
+            self._progress_at = self._clock()
         self._depth += taken
         self.appended += taken
         self._nonempty.set()
@@ -375,8 +403,9 @@ class Spool:
                     if not await self._fill():
                         break
                     continue
-                count = min(window, len(self._cache), window if limit is None else limit - done)
-                batch = [self._cache[i] for i in range(count)]
+                most = window if limit is None else min(window, limit - done)
+                batch = _one_per_key(self._cache, most)
+                count = len(batch)
                 outcomes = await asyncio.gather(
                     *(publish(item.record) for item in batch), return_exceptions=True
                 )
@@ -387,6 +416,8 @@ class Spool:
                     self._cache.popleft()
                 self._depth -= ok
                 self.drained += ok
+                if ok:
+                    self._progress_at = self._clock()
                 done += ok
                 if self._cache:
                     self._head_ms = self._cache[0].appended_ms

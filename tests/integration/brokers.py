@@ -65,6 +65,10 @@ class LocalKafka:
         """SIGKILL: no controlled shutdown, as in a crash."""
         self._run("kill", str(node))
 
+    def term(self, node: int = 1) -> None:
+        """SIGTERM: a controlled shutdown, as in a routine restart."""
+        self._run("term", str(node))
+
     def start(self, node: int = 1) -> None:
         """Start a stopped node and return once it serves."""
         self._run("start", str(node))

@@ -1,0 +1,135 @@
+"""The ingress heals itself: a broker restart never leaves the spool stuck.
+
+Run with the ingress's default settings (ack timeout included): after the broker comes
+back, the same ingress process must drain its spool to depth 0 within 30 s and answer
+"published" again, and nothing it acknowledged may be missing from Kafka. Each test
+prints sent / acked / found / lost / duplicates / seconds-to-drain (pytest -s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.webhooks import all_topics
+from tests.integration import kafka
+from tests.integration.brokers import LocalKafka
+from tests.integration.conftest import Ingress, free_port, start_ingress, stop_ingress
+from tests.integration.load import Load, run_load, verify
+from tests.integration.probe import readyz
+
+CLIENTS = 16
+DRAIN_BOUND_S = 30.0
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
+    broker = LocalKafka(tmp_path / "kafka").up()
+    try:
+        yield broker
+    finally:
+        broker.clean()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"heal{uuid.uuid4().hex[:8]}"
+
+
+def seconds_to_drain(ingress: Ingress, bound_s: float) -> float:
+    """From now until the spool is empty (polled); fails the test past ``bound_s``."""
+    started = time.monotonic()
+    while True:
+        figures = readyz(ingress)
+        if figures.get("spool_depth") == 0:
+            return time.monotonic() - started
+        assert time.monotonic() - started < bound_s, f"spool not drained: {figures}"
+        time.sleep(0.2)
+
+
+def after_the_bounce(ingress: Ingress, prefix: str, load: Load, bootstrap: str, name: str) -> None:
+    """The checks every bounce ends with: drained in time, publishing again, nothing lost."""
+    assert ingress.process.poll() is None, "the same ingress process must heal"
+    drain_s = seconds_to_drain(ingress, DRAIN_BOUND_S)
+    after = asyncio.run(run_load(ingress.webhook_url, prefix, "acme", seconds=2, workers=4))
+    assert set(after.answers) == {"200 published"}, after.answers
+    verdict = verify(load, prefix, bootstrap=bootstrap)
+    late = verify(after, prefix, bootstrap=bootstrap)
+    print(
+        verdict.line(name),
+        f"/ seconds-to-drain {drain_s:.1f}",
+        dict(load.answers),
+        f"then {dict(after.answers)}",
+    )
+    assert load.answers["200 spooled"] > 0  # the outage was felt
+    assert verdict.lost == []
+    assert late.lost == []
+    assert verdict.out_of_order == 0
+
+
+@pytest.mark.parametrize("stop", ["term", "kill"])
+def test_broker_restart_under_load_heals(
+    own_broker: LocalKafka, prefix: str, tmp_path: Path, stop: str
+) -> None:
+    kafka.create_topics(all_topics(prefix), bootstrap=own_broker.bootstrap)
+    ingress = start_ingress(tmp_path, prefix, bootstrap=own_broker.bootstrap)
+
+    async def scenario() -> Load:
+        load = asyncio.create_task(
+            run_load(ingress.webhook_url, prefix, "acme", seconds=16, workers=CLIENTS)
+        )
+        await asyncio.sleep(3)  # normal traffic first
+        await asyncio.to_thread(own_broker.term if stop == "term" else own_broker.kill)
+        await asyncio.sleep(8)  # the broker is away
+        await asyncio.to_thread(own_broker.start)
+        return await load
+
+    try:
+        load = asyncio.run(scenario())
+        after_the_bounce(ingress, prefix, load, own_broker.bootstrap, f"broker {stop} restart")
+    finally:
+        stop_ingress(ingress)
+
+
+def test_ingress_kill_9_then_broker_bounce_heals(
+    own_broker: LocalKafka, prefix: str, tmp_path: Path
+) -> None:
+    kafka.create_topics(all_topics(prefix), bootstrap=own_broker.bootstrap)
+    port = free_port()
+    spool = str(tmp_path / "spool")
+    first = start_ingress(
+        tmp_path, prefix, bootstrap=own_broker.bootstrap, port=port, PLUG_PIPELINE_SPOOL_DIR=spool
+    )
+
+    async def scenario() -> tuple[Load, Ingress]:
+        load = asyncio.create_task(
+            run_load(first.webhook_url, prefix, "acme", seconds=18, workers=CLIENTS)
+        )
+        await asyncio.sleep(3)
+        first.process.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(first.process.wait)
+        await asyncio.to_thread(own_broker.term)
+        second = await asyncio.to_thread(
+            start_ingress,
+            tmp_path,
+            prefix,
+            bootstrap=own_broker.bootstrap,
+            port=port,
+            ready=False,
+            PLUG_PIPELINE_SPOOL_DIR=spool,
+        )
+        await asyncio.sleep(5)  # the restarted ingress spools while the broker is away
+        await asyncio.to_thread(own_broker.start)
+        return await load, second
+
+    load, second = asyncio.run(scenario())
+    try:
+        after_the_bounce(second, prefix, load, own_broker.bootstrap, "ingress kill -9 + bounce")
+    finally:
+        stop_ingress(second)
