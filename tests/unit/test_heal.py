@@ -186,8 +186,9 @@ async def test_too_large_even_for_the_dead_letters_goes_to_quarantine(tmp_path: 
         assert headers["truncated"] == b"true"
         assert len(pointer.value) == TRUNCATED_BYTES
         kept = Path(headers["quarantine-file"].decode())
-        assert kept.read_bytes() == record(1, size=300_000).value  # every byte, on disk
-        assert kept.with_suffix(".json").exists()
+        body = await asyncio.to_thread(kept.read_bytes)
+        assert body == record(1, size=300_000).value  # every byte, on disk
+        assert await asyncio.to_thread(kept.with_suffix(".json").exists)
     finally:
         await sink.stop()
 
