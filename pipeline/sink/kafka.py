@@ -100,6 +100,7 @@ class KafkaSink:
         self._heal_after_s = heal_after_s or max(10.0, 2 * config.ack_timeout_s)
         self.give_up_s = 12 * self._heal_after_s
         self._failing_since: float | None = None  # first failure of the current streak
+        self._failed_at = 0.0  # the latest failure
         self._replaced_in_streak = 0
         self.unhealthy: str | None = None
         self.producer_restarts = 0
@@ -152,14 +153,14 @@ class KafkaSink:
                 self._connect()
 
     async def publish(self, records: Sequence[Record]) -> Durability:
-        producer = self._producer
-        if producer is None:
-            raise BrokerUnavailable("not connected to Kafka (yet, or again)")
         started = time.perf_counter()
         deliveries: list[asyncio.Future[object]] = []
         outcomes: list[object] = []
+        producer = self._producer
         try:
             async with asyncio.timeout(self._config.ack_timeout_s):
+                if producer is None:
+                    producer = await self._reconnected()
                 # send() can itself wait (full buffer, missing metadata): bound both steps.
                 for r in records:
                     try:
@@ -170,6 +171,8 @@ class KafkaSink:
                         deliveries.append(_failed_future(exc))
                 outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
         except TimeoutError as exc:
+            if producer is None:
+                raise BrokerUnavailable("not connected to Kafka (yet, or again)") from exc
             # Deliveries left behind still finish or fail; nobody awaits them any more.
             for delivery in deliveries:
                 delivery.add_done_callback(_swallow)
@@ -178,6 +181,19 @@ class KafkaSink:
                 f"Kafka did not acknowledge within {self._config.ack_timeout_s:g} s"
             ) from exc
         return self._outcome(producer, records, outcomes, started)
+
+    async def _reconnected(self) -> AIOKafkaProducer:
+        """The producer once connected; a replacement usually takes tens of milliseconds.
+
+        Only while a connection attempt is under way: with none (stopped), fail at once.
+        """
+        while True:
+            connector = self._connector
+            if connector is None or connector.done():
+                raise BrokerUnavailable("not connected to Kafka")
+            await asyncio.wait({connector})
+            if self._producer is not None:
+                return self._producer
 
     def _outcome(
         self,
@@ -205,6 +221,10 @@ class KafkaSink:
             if not isinstance(o, BaseException):
                 self._published_counter(r.topic).inc()
         if errors:
+            # A batch the broker refused still used up its sequence numbers: the next one
+            # for that partition would fail with OutOfOrderSequenceNumber. A new producer
+            # starts its sequences afresh.
+            self._replace(producer, f"AfterRefusal: {errors[0][1]!r}", failure=False)
             refused = [r for r, _ in errors]
             too_large = all(isinstance(e, _TOO_LARGE) for _, e in errors)
             kind = TooLargeForKafka if too_large else RefusedByKafka
@@ -222,19 +242,25 @@ class KafkaSink:
             METRICS.healthy.set(1)
 
     def _failed(self, producer: AIOKafkaProducer) -> None:
-        if self._failing_since is None and producer is self._producer:
-            self._failing_since = time.monotonic()
+        if producer is self._producer:
+            self._failed_at = time.monotonic()
+            if self._failing_since is None:
+                self._failing_since = self._failed_at
 
-    def _replace(self, producer: AIOKafkaProducer, reason: str) -> None:
-        """Drop ``producer`` (once, however many publishes saw it fail) and connect anew."""
+    def _replace(self, producer: AIOKafkaProducer, reason: str, failure: bool = True) -> None:
+        """Drop ``producer`` (once, however many publishes saw it fail) and connect anew.
+
+        ``failure``: the producer failed (part of a streak the watchdog judges), rather
+        than being renewed as a precaution.
+        """
         if producer is not self._producer:
             return  # already replaced
         log.warning("replacing the Kafka producer: %s", reason)
         METRICS.producer_restarts.labels(reason.partition(":")[0]).inc()
         self.producer_restarts += 1
-        self._replaced_in_streak += 1
-        if self._failing_since is None:
-            self._failing_since = time.monotonic()
+        if failure:
+            self._failed(producer)
+            self._replaced_in_streak += 1
         self._producer = None
         closing = asyncio.create_task(_stop_quietly(producer, self._config.ack_timeout_s))
         self._closing.add(closing)
@@ -251,20 +277,17 @@ class KafkaSink:
                 self._replace(producer, "SenderStopped: the producer's sender task ended")
                 continue
             since = self._failing_since
-            if since is None:
-                continue
+            if since is None or time.monotonic() - self._failed_at > self._heal_after_s:
+                continue  # no failure lately: nothing to judge (no traffic is no evidence)
             failing_s = time.monotonic() - since
-            # Each new producer gets a little longer than the one before before it too goes.
-            due = self._heal_after_s * (self._replaced_in_streak + 1)
-            if producer is not None and failing_s >= due and await self._metadata_ok(producer):
+            if producer is None or not await self._metadata_ok(producer):
+                continue  # Kafka itself is away: the spool holds on, nothing to heal here
+            # Each new producer gets a little longer than the one before it.
+            if failing_s >= self._heal_after_s * (self._replaced_in_streak + 1):
                 self._replace(producer, f"Stalled: no record taken for {failing_s:.0f} s")
-            if (
-                failing_s >= self.give_up_s
-                and self._replaced_in_streak >= 2
-                and self.unhealthy is None
-            ):
+            if failing_s >= self.give_up_s and self._replaced_in_streak >= 2 and not self.unhealthy:
                 self.unhealthy = (
-                    f"no record taken for {failing_s:.0f} s despite "
+                    f"no record taken for {failing_s:.0f} s while the cluster answers, despite "
                     f"{self._replaced_in_streak} new producers: restart needed"
                 )
                 METRICS.healthy.set(0)

@@ -25,11 +25,18 @@ def broker_reachable(timeout_s: float = 5.0) -> bool:
 
 
 def create_topics(
-    names: Iterable[str], partitions: int = 3, replication: int = 1, bootstrap: str = BOOTSTRAP
+    names: Iterable[str],
+    partitions: int = 3,
+    replication: int = 1,
+    bootstrap: str = BOOTSTRAP,
+    config: dict[str, str] | None = None,
 ) -> None:
     client = admin(bootstrap)  # kept referenced: the futures fail if the client is collected
     futures = client.create_topics(
-        [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in names]
+        [
+            NewTopic(n, num_partitions=partitions, replication_factor=replication, config=config)
+            for n in names
+        ]
     )
     for future in futures.values():
         future.result(timeout=30)

@@ -19,3 +19,15 @@ def readyz(ingress: Ingress) -> dict[str, object]:
         return orjson.loads(exc.read())
     except OSError as exc:
         return {"status": f"unreachable: {exc}"}
+
+
+def post(ingress: Ingress, webhook: str, body: bytes) -> tuple[int, dict[str, object]]:
+    """POST one webhook as tenant acme: (status, JSON answer)."""
+    request = urllib.request.Request(
+        ingress.webhook_url(webhook), data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())

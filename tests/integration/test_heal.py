@@ -9,20 +9,24 @@ prints sent / acked / found / lost / duplicates / seconds-to-drain (pytest -s).
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import signal
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
-from pipeline.webhooks import all_topics
+from pipeline.ingest import event_id
+from pipeline.webhooks import Webhook, all_topics
 from tests.integration import kafka
 from tests.integration.brokers import LocalKafka
 from tests.integration.conftest import Ingress, free_port, start_ingress, stop_ingress
 from tests.integration.load import Load, run_load, verify
-from tests.integration.probe import readyz
+from tests.integration.probe import post, readyz
 
 CLIENTS = 16
 DRAIN_BOUND_S = 30.0
@@ -133,3 +137,49 @@ def test_ingress_kill_9_then_broker_bounce_heals(
         after_the_bounce(second, prefix, load, own_broker.bootstrap, "ingress kill -9 + bounce")
     finally:
         stop_ingress(second)
+
+
+def small(prefix: str, n: int) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "ReceivedCallback",
+            "phone": "5511777",
+            "messageId": f"{prefix}-{n}",
+            "text": {"message": f"after the big one {n}"},
+        }
+    )
+
+
+def test_a_webhook_too_large_for_kafka_is_refused_and_never_blocks_others(
+    broker: str, prefix: str, tmp_path: Path
+) -> None:
+    # Kafka's default limit (our local brokers allow 16 MiB): below the 4 MiB body limit.
+    kafka.create_topics(all_topics(prefix), config={"max.message.bytes": "1048588"})
+    ingress = start_ingress(tmp_path, prefix)
+    # Incompressible: Kafka checks the compressed batch, and lz4 cannot shrink random text.
+    text = base64.b64encode(os.urandom(1_100_000)).decode()
+    big = orjson.dumps(
+        {"type": "ReceivedCallback", "phone": "5511777", "messageId": f"{prefix}-big",
+         "text": {"message": text}}
+    )  # fmt: skip
+    try:
+        status, answer = post(ingress, "receive-message", big)
+        later = [post(ingress, "receive-message", small(prefix, n)) for n in range(20)]
+        figures = readyz(ingress)
+    finally:
+        stop_ingress(ingress)
+    big_id = event_id("acme", Webhook.RECEIVE_MESSAGE, big)
+    print(f"1.5 MB webhook: {status} {answer}; then {[s for s, _ in later]}")
+    assert status == 413
+    assert answer["error"] == "too_large_for_kafka"
+    assert [(s, a["status"]) for s, a in later] == [(200, "published")] * 20
+    assert figures["spool_depth"] == 0
+    dead = kafka.read_all([f"{prefix}.deadletter"], want=[big_id])
+    named = {r.headers["original-topic"].decode(): r for r in dead if r.event_id == big_id}
+    # the event and its raw copy were both refused; each has a dead letter that names it
+    assert set(named) == {f"{prefix}.message.received", f"{prefix}.raw"}
+    for letter in named.values():
+        assert letter.headers["error-reason"] == b"too_large_for_kafka"
+        assert letter.headers["truncated"] == b"true"  # too large for the dead letters too
+    kept = Path(named[f"{prefix}.raw"].headers["quarantine-file"].decode())
+    assert kept.read_bytes() == big  # the body, byte for byte, where the dead letter points

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ class ChaoticKafka(MemorySink):
         self.random = random.Random(seed)
         self.raised = 0
 
-    async def publish(self, records: list[Record]) -> Durability:  # type: ignore[override]
+    async def publish(self, records: Sequence[Record]) -> Durability:
         if self.random.random() < 0.3:
             self.raised += 1
             raise self.random.choice([RuntimeError, KeyError, ValueError, ZeroDivisionError])()
