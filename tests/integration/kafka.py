@@ -34,7 +34,9 @@ def create_topics(
     client = admin(bootstrap)  # kept referenced: the futures fail if the client is collected
     futures = client.create_topics(
         [
-            NewTopic(n, num_partitions=partitions, replication_factor=replication, config=config)
+            NewTopic(
+                n, num_partitions=partitions, replication_factor=replication, config=config or {}
+            )
             for n in names
         ]
     )
