@@ -5,12 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 KAFKA := deploy/kafka-local/kafka-local.sh
 STAMP := $(VENV)/.installed
+# The AsyncAPI project's parser, from npm, pinned by tools/asyncapi/package-lock.json.
+ASYNCAPI := tools/asyncapi
+ASYNCAPI_STAMP := $(ASYNCAPI)/node_modules/.installed
 # The local broker's client port; the suite and `make run` talk to it.
 KAFKA_PORT ?= 9092
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
 
 .PHONY: install run serve test unit integration lint typecheck schemas kafka-up kafka-down \
-        kafka-clean bench-decode bench clean
+        kafka-clean bench-decode bench clean asyncapi-check
 
 install: $(STAMP)
 
@@ -48,6 +51,15 @@ typecheck: lint
 schemas: install
 	$(BIN)/plug-pipeline schemas
 
+# Installed once and reused until the lock file changes; install scripts are not needed.
+$(ASYNCAPI_STAMP): $(ASYNCAPI)/package.json $(ASYNCAPI)/package-lock.json
+	npm ci --prefix $(ASYNCAPI) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# schemas/asyncapi.yaml through @asyncapi/parser: any error diagnostic fails.
+asyncapi-check: $(ASYNCAPI_STAMP)
+	node $(ASYNCAPI)/check.mjs schemas/asyncapi.yaml
+
 unit: install
 	$(BIN)/pytest tests/unit tests/property -q
 
@@ -55,6 +67,7 @@ unit: install
 test: install kafka-up
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=$$?; \
+	$(MAKE) --no-print-directory asyncapi-check || status=$$?; \
 	$(BIN)/pytest -q || status=$$?; \
 	bash $(KAFKA) stop; \
 	exit $$status
@@ -68,4 +81,4 @@ bench: install
 	$(BIN)/python bench/e2e.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(ASYNCAPI)/node_modules

@@ -61,17 +61,21 @@ def _settings_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _schemas_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("schemas", help="write the JSON Schema of every topic")
+    p = sub.add_parser(
+        "schemas", help="write the JSON Schema of every topic and the AsyncAPI document"
+    )
     p.add_argument("--out", default="schemas", help="directory to write into (default: schemas)")
     p.add_argument("--prefix", default="plug", help="topic prefix used in file names")
     p.set_defaults(func=_schemas)
 
 
 def _schemas(args: argparse.Namespace) -> int:
+    from pipeline.asyncapi import write_asyncapi
     from pipeline.schemas import write_schemas
 
     for path in write_schemas(args.out, args.prefix):
         print(path)
+    print(write_asyncapi(args.out, args.prefix))
     return 0
 
 

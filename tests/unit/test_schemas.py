@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import yaml
 
+from pipeline.asyncapi import asyncapi_document, render_yaml
+from pipeline.events.models import AttendanceFinished
 from pipeline.ingest import ingest
 from pipeline.schemas import render, schema_documents, write_schemas
-from pipeline.webhooks import Webhook
+from pipeline.webhooks import Webhook, all_topics
 from tests.conftest import corpus_files
 
 COMMITTED = Path(__file__).parents[2] / "schemas"
@@ -21,6 +24,28 @@ def test_committed_schemas_match_the_code() -> None:
         n for n in expected.keys() | committed.keys() if expected.get(n) != committed.get(n)
     )
     assert stale == [], "run `make schemas` and commit schemas/"
+
+
+def test_committed_asyncapi_document_matches_the_code() -> None:
+    expected = render_yaml(asyncapi_document())
+    assert (COMMITTED / "asyncapi.yaml").read_bytes() == expected, (
+        "run `make schemas` and commit schemas/"
+    )
+
+
+def test_asyncapi_has_a_channel_per_topic_and_per_webhook_from_the_structs() -> None:
+    doc = yaml.safe_load(render_yaml(asyncapi_document("acme")))
+    addresses = {c["address"] for c in doc["channels"].values()}
+    assert set(all_topics("acme")) <= addresses
+    assert {f"/webhooks/{w.value}" for w in Webhook} <= addresses
+    assert len(addresses) == len(all_topics("acme")) + len(Webhook)
+    schemas = doc["components"]["schemas"]
+    finished = schemas["AttendanceFinished"]["properties"]
+    assert set(finished) == set(AttendanceFinished.__struct_fields__)
+    message = doc["components"]["messages"]["attendanceFinished"]
+    assert message["payload"] == {"$ref": "#/components/schemas/AttendanceFinishedEnvelope"}
+    assert message["headers"]["properties"]["event-type"]["const"] == "attendance.finished"
+    assert "tenant:phone" in message["bindings"]["kafka"]["key"]["description"]
 
 
 def test_write_schemas_writes_one_file_per_topic(tmp_path: Path) -> None:
