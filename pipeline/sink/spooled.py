@@ -27,8 +27,8 @@ from pipeline.metrics import METRICS
 from pipeline.record import Record
 from pipeline.sink.base import Durability, Sink
 from pipeline.spool import Spool
+from pipeline.spool.errors import SpoolFull, SpoolUnavailable
 from pipeline.spool.quarantine import FOLDER, Quarantine
-from pipeline.spool.spool import SpoolFull, SpoolUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +159,14 @@ class SpooledSink:
                 error,
             )
 
-    async def _publish_spooled(self, record: Record) -> None:
+    async def _publish_spooled(self, records: Sequence[Record]) -> None:
         try:
-            await self._kafka.publish((record,))
+            await self._kafka.publish(records)
         except RefusedByKafka as exc:
-            # A poison record at the head would block everything behind it forever.
-            await self._set_aside(record, exc, spool_on_failure=False)
+            # The others were taken. A poison record left at the head would block everything
+            # behind it forever: set it aside instead.
+            for refused in exc.refused:
+                await self._set_aside(refused, exc, spool_on_failure=False)
 
     async def drain_now(self, timeout_s: float) -> int:
         """Drain what the spool holds, for up to ``timeout_s``; the records left."""

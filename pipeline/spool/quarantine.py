@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 
 from pipeline.record import Record
-from pipeline.spool.spool import SpoolFull
+from pipeline.spool.errors import SpoolFull
 
 FOLDER = "quarantine"
 

@@ -208,11 +208,8 @@ async def test_a_poison_record_at_the_spool_head_is_moved_aside(tmp_path: Path) 
         spool = sink.spool
         assert spool is not None
         await until("drained", lambda: spool.depth == 0)
-        assert [(r.topic, r.event_id) for r in kafka.records] == [
-            ("plug.t", "e1"),
-            (DEAD, "e2"),
-            ("plug.t", "e3"),
-        ]
+        assert [r.event_id for r in kafka.records if r.topic == "plug.t"] == ["e1", "e3"]
+        assert [r.event_id for r in kafka.records if r.topic == DEAD] == ["e2"]
     finally:
         await sink.stop()
 
