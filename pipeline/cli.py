@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pipeline import config as configuration
-from pipeline import register, replay
+from pipeline import register, replay, spool_command
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.logfilter import throttle_library_logs
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _settings_parser(sub)
     register.add_parser(sub)
     replay.add_parser(sub)
+    spool_command.add_parser(sub)
     simulate.add_parser(sub)
     tail.add_parser(sub)
     return parser
