@@ -204,3 +204,30 @@ def test_each_worker_gets_a_spool_of_its_own() -> None:
     dirs = {_worker_config(config, i).spool_dir for i in range(3)}
     assert dirs == {f"/var/spool/plug/worker-{i}" for i in range(3)}
     assert _worker_config(Config(spool_dir=None), 1).spool_dir is None
+
+
+async def test_healthz_fails_once_the_sink_cannot_heal(client: Client, sink: MemorySink) -> None:
+    sink.unhealthy = "no record taken for 240 s while the cluster answers"
+    resp = await client.get("/healthz")
+    assert resp.status == 503
+    assert await resp.json() == {"status": "unhealthy", "reason": sink.unhealthy}
+
+
+async def test_a_webhook_kafka_refuses_is_413_and_kept(client: Client, sink: MemorySink) -> None:
+    sink.max_value_bytes["plug.message.received"] = 100
+    resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    assert resp.status == 413
+    assert (await resp.json())["error"] == "too_large_for_kafka"
+    # only the raw copy was taken; the sink itself sets the refused event aside (see
+    # test_heal): this fake just drops it, so nothing else is published
+    assert [r.topic for r in sink.records] == ["plug.raw"]
+
+
+async def test_only_the_raw_copy_refused_still_answers_200(
+    client: Client, sink: MemorySink
+) -> None:
+    sink.max_value_bytes["plug.raw"] = 10
+    resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    assert resp.status == 200
+    assert (await resp.json())["status"] == "published"
+    assert [r.topic for r in sink.records] == ["plug.message.received"]
