@@ -13,7 +13,7 @@ KAFKA_PORT ?= 9092
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
 
 .PHONY: install run serve test unit integration lint typecheck schemas kafka-up kafka-down \
-        kafka-clean bench-decode bench clean asyncapi-check
+        kafka-clean chromium bench-decode bench clean asyncapi-check
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ kafka-down:
 
 kafka-clean:
 	@bash $(KAFKA) clean
+
+# Debian's chromium, for the report's browser test; installed only when missing.
+chromium:
+	@bash deploy/chromium/ensure-chromium.sh
 
 # The ingress on :8080 against the local broker, with a demo tenant unless tokens are set.
 run: install kafka-up
@@ -64,7 +68,7 @@ unit: install
 	$(BIN)/pytest tests/unit tests/property -q
 
 # The whole suite against a real broker; the broker is stopped (data kept) even on failure.
-test: install kafka-up
+test: install kafka-up chromium
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=$$?; \
 	$(MAKE) --no-print-directory asyncapi-check || status=$$?; \

@@ -12,6 +12,7 @@ from pipeline import register, replay, spool_command
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.logfilter import throttle_library_logs
+from pipeline.report import command as report
 from pipeline.simulate import command as simulate
 
 log = logging.getLogger("pipeline")
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     spool_command.add_parser(sub)
     simulate.add_parser(sub)
     tail.add_parser(sub)
+    report.add_parser(sub)
     return parser
 
 

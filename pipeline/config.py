@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import math
 import os
 import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     tls_cert: str | None = None
     tls_key: str | None = None
     kafka_security: KafkaSecurity = msgspec.field(default_factory=KafkaSecurity)
+    # The KPI views' days and SLA (pipeline/warehouse/views.py, docs/analytics.md).
+    kpi_time_zone: str = "America/Sao_Paulo"
+    kpi_sla_seconds: float = 60.0
 
     def __repr__(self) -> str:
         return _masked(self, {"tokens"})
@@ -153,6 +158,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KAFKA_SSL_CAFILE", "kafka_security.ssl_cafile", "CA bundle for the brokers"),
     Setting("KAFKA_SSL_CERTFILE", "kafka_security.ssl_certfile", "client certificate"),
     Setting("KAFKA_SSL_KEYFILE", "kafka_security.ssl_keyfile", "client key"),
+    Setting("PLUG_PIPELINE_KPI_TIME_ZONE", "kpi_time_zone", "time zone of the KPI views' days"),
+    Setting("PLUG_PIPELINE_KPI_SLA_SECONDS", "kpi_sla_seconds", "first-response SLA threshold"),
 )
 _BY_FIELD = {s.field: s for s in SETTINGS}
 # Names under these prefixes are ours: an unknown one is a typo, refused rather than ignored.
@@ -314,5 +321,11 @@ def _validate(config: Config) -> None:
         raise ConfigError("spool limit must be at least 1 MiB")
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("TLS needs both a certificate and a key")
+    try:
+        zoneinfo.ZoneInfo(config.kpi_time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown time zone {config.kpi_time_zone!r}") from exc
+    if not (math.isfinite(config.kpi_sla_seconds) and config.kpi_sla_seconds > 0):
+        raise ConfigError("the SLA threshold must be a positive number of seconds")
     if not config.bootstrap_servers.strip():
         raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is empty")

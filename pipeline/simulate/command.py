@@ -60,6 +60,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     parser.add_argument("--instances", type=_positive(int), default=3)
     parser.add_argument("--customers", type=_positive(int), default=500)
+    parser.add_argument("--operators", type=_positive(int), default=12, help="the team's size")
+    parser.add_argument(
+        "--parallel", type=_positive(int), default=4, help="conversations open at once"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_positive(float),
+        default=1.0,
+        help="simulated seconds per real second (e.g. 120: a working day in a few minutes); "
+        "above 1 the simulated period ends now unless --start-ms is given",
+    )
     parser.add_argument(
         "--max-outstanding",
         type=_positive(int),
@@ -110,15 +121,22 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"plug-pipeline simulate: {exc}", file=sys.stderr)
         return 2
-    start_ms = args.start_ms if args.start_ms is not None else int(time.time() * 1000)
-    # Simulated time then advances about as fast as the requests go out.
-    step = 1000 / spec.rate if spec.rate else 10.0
+    # Simulated time then advances about as fast as the requests go out, times the scale.
+    step = (1000 / spec.rate if spec.rate else 10.0) * args.time_scale
+    start_ms = args.start_ms
+    if start_ms is None:
+        start_ms = int(time.time() * 1000)
+        if args.time_scale > 1 and spec.duration_s:
+            # Compressed time: let the simulated period end about now, not in the future.
+            start_ms -= int(spec.duration_s * args.time_scale * 1000)
     generator = Generator(
         args.seed,
         start_ms=start_ms,
         instances=args.instances,
         customers=args.customers,
+        parallel=args.parallel,
         mean_step_ms=step,
+        operators=args.operators,
     )
     with contextlib.ExitStack() as stack:
         acked = None

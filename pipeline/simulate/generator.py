@@ -189,7 +189,12 @@ class _Factory:
         return self.now
 
     def conversation(
-        self, number: int, instances: list[Instance], customers: list[Customer], group: bool
+        self,
+        number: int,
+        instances: list[Instance],
+        customers: list[Customer],
+        group: bool,
+        operators: list[str] | None = None,
     ) -> _Conversation:
         rng = self.rng
         instance = rng.choice(instances)
@@ -210,7 +215,7 @@ class _Factory:
             members=members,
             photo=photo,
             department=rng.choice(_DEPARTMENTS),
-            operator=_name(rng),
+            operator=rng.choice(operators) if operators else _name(rng),
         )
 
     def inbound(self, conv: _Conversation) -> Body:
@@ -457,12 +462,21 @@ class Generator:
         parallel: int = 4,
         group_share: float = 0.1,
         mean_step_ms: float = 200.0,
+        operators: int = 12,
+        transfer_share: float = 0.05,
     ) -> None:
-        """``mean_step_ms`` is the simulated time between webhooks; 1000/rate tracks real time."""
-        if parallel < 1 or instances < 1 or customers < 1:
-            raise ValueError("instances, customers and parallel must be at least 1")
+        """``mean_step_ms`` is the simulated time between webhooks; 1000/rate tracks real time.
+
+        ``operators`` is the tenant's team: each attendance goes to one of them, and
+        ``transfer_share`` of attendances are finished by another one than started them.
+        """
+        if parallel < 1 or instances < 1 or customers < 1 or operators < 1:
+            raise ValueError("instances, customers, operators and parallel must be at least 1")
         self.seed = seed
         self.instances, self.customers = make_pools(seed, instances, customers)
+        team_rng = random.Random(f"{seed}/operators")
+        self.operators = sorted({_name(team_rng) for _ in range(operators * 4)})[:operators]
+        self._transfer_share = transfer_share
         self._rng = random.Random(f"{seed}/stream")
         self._factory = _Factory(self._rng, start_ms, max(1, round(2 * mean_step_ms - 1)))
         # Helpers draw from their own streams so calling them never shifts the main one.
@@ -510,7 +524,7 @@ class Generator:
         free = [c for c in self.customers if c.phone not in self._busy]
         group = rng.random() < self._group_share or len(free) < 4
         conv = factory.conversation(
-            self._next_number, self.instances, free or self.customers, group
+            self._next_number, self.instances, free or self.customers, group, self.operators
         )
         self._next_number += 1
         self._busy.update(m.phone for m in conv.members)
@@ -533,6 +547,8 @@ class Generator:
                 yield factory.outbound(conv, automatic=False)
         while conv.awaiting:
             yield Webhook.MESSAGE_STATUS, factory.status(conv)
+        if len(self.operators) > 1 and rng.random() < self._transfer_share:
+            conv.operator = rng.choice([o for o in self.operators if o != conv.operator])
         yield Webhook.FINISH_ATTENDANCE, factory.finish_attendance(conv)
         self._busy.difference_update(m.phone for m in conv.members)
 

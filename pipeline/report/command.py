@@ -1,0 +1,69 @@
+"""``plug-pipeline report --from TARGET --out FILE``: the contact-centre report as HTML."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from pathlib import Path
+
+from pipeline.errors import ConfigError
+from pipeline.report import page, queries
+from pipeline.report.model import Filters
+from pipeline.report.numbers import LOCALES, NumberFormat
+from pipeline.report.source import open_source
+
+DEFAULT_WAREHOUSE = "plug.duckdb"
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return queries.parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a day as YYYY-MM-DD, got {text!r}") from exc
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "report",
+        help="write the contact-centre report (one self-contained HTML file)",
+        description="Read the warehouse's KPI views and write an HTML report that opens "
+        "offline on a phone or a desktop.",
+    )
+    parser.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        help="DuckDB file or postgresql:// URL (default: PLUG_PIPELINE_WAREHOUSE, "
+        f"else {DEFAULT_WAREHOUSE})",
+    )
+    parser.add_argument("--out", default="report.html", help="file to write")
+    parser.add_argument("--since", type=_day, help="first day (YYYY-MM-DD, local), included")
+    parser.add_argument("--until", type=_day, help="last day (YYYY-MM-DD, local), included")
+    parser.add_argument("--tenant", help="only this tenant (default: all)")
+    parser.add_argument(
+        "--locale", choices=LOCALES, default="en", help="number format (default: en)"
+    )
+    parser.set_defaults(func=run)
+
+
+def write_report(source_target: str, out: Path, filters: Filters, fmt: NumberFormat) -> Path:
+    """Query the warehouse, render, and replace ``out`` whole (never a half-written file)."""
+    if filters.since and filters.until and filters.since > filters.until:
+        raise ConfigError("--since is after --until")
+    with open_source(source_target) as source:
+        report = queries.build(source, filters)
+    html = page.render(report, fmt, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(html, encoding="utf-8")
+    partial.replace(out)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    target = args.source or os.environ.get("PLUG_PIPELINE_WAREHOUSE") or DEFAULT_WAREHOUSE
+    filters = Filters(since=args.since, until=args.until, tenant=args.tenant)
+    path = write_report(target, Path(args.out), filters, NumberFormat(args.locale))
+    print(path.resolve())
+    return 0
