@@ -13,7 +13,7 @@ KAFKA_PORT ?= 9092
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
 
 .PHONY: install run serve test unit integration lint typecheck schemas kafka-up kafka-down \
-        kafka-clean chromium bench-decode bench clean asyncapi-check
+        kafka-clean chromium bench-decode bench-compression bench clean asyncapi-check
 
 install: $(STAMP)
 
@@ -78,6 +78,10 @@ test: install kafka-up chromium
 
 bench-decode: install
 	$(BIN)/python bench/decode.py
+
+# CPU per webhook and bytes for every codec and level, on aiokafka's own batch builder.
+bench-compression: install
+	$(BIN)/python bench/compression.py $(BENCH_ARGS)
 
 # End to end against the bench's own Kafka on 127.0.0.1:19092 (not part of `make test`);
 # e.g. make bench BENCH_ARGS=--quick, or BENCH_ARGS="--profile --workers 2".

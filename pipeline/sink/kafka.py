@@ -49,6 +49,8 @@ from pipeline.kafka_client import producer_settings
 from pipeline.metrics import METRICS
 from pipeline.record import Record
 from pipeline.sink.base import Durability
+from pipeline.sink.codecs import levels_for, set_levels
+from pipeline.sink.partitioner import partition_for
 from pipeline.sink.topics import check_message_limits, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,7 @@ def classify(exc: BaseException) -> str:
 class KafkaSink:
     def __init__(self, config: Config, heal_after_s: float | None = None) -> None:
         self._config = config
+        set_levels(levels_for(config))
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -97,6 +100,7 @@ class KafkaSink:
         self._ready_at = 0.0
         self._ready = False
         self._published: dict[str, Counter] = {}
+        self._partitions: dict[str, int] = {}  # topic -> partition count, from metadata
         self._heal_after_s = heal_after_s or max(10.0, 2 * config.ack_timeout_s)
         self.give_up_s = 12 * self._heal_after_s
         self._failing_since: float | None = None  # first failure of the current streak
@@ -132,6 +136,9 @@ class KafkaSink:
             if self._config.create_topics:
                 await ensure_topics(self._config)
             await check_message_limits(self._config)
+            self._partitions.clear()
+            # A metadata update may add partitions: counts are read again after each one.
+            producer.client.cluster.add_listener(lambda _cluster: self._partitions.clear())
             self._producer = producer
 
     def _published_counter(self, topic: str) -> Counter:
@@ -164,8 +171,11 @@ class KafkaSink:
                 # send() can itself wait (full buffer, missing metadata): bound both steps.
                 for r in records:
                     try:
+                        partition = self._partition(producer, r.topic, r.key)
                         deliveries.append(
-                            await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
+                            await producer.send(
+                                r.topic, r.value, key=r.key, partition=partition, headers=r.headers
+                            )
                         )
                     except KafkaError as exc:  # refused before it left: too large, closed...
                         deliveries.append(_failed_future(exc))
@@ -181,6 +191,16 @@ class KafkaSink:
                 f"Kafka did not acknowledge within {self._config.ack_timeout_s:g} s"
             ) from exc
         return self._outcome(producer, records, outcomes, started)
+
+    def _partition(self, producer: AIOKafkaProducer, topic: str, key: bytes) -> int | None:
+        """Kafka's default partitioner, cached; None (aiokafka decides) before metadata."""
+        count = self._partitions.get(topic)
+        if count is None:
+            known = producer.client.cluster.partitions_for_topic(topic)
+            if not known:
+                return None
+            count = self._partitions[topic] = len(known)
+        return partition_for(key, count)
 
     async def _reconnected(self) -> AIOKafkaProducer:
         """The producer once connected; a replacement usually takes tens of milliseconds.
