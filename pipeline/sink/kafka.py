@@ -105,6 +105,7 @@ class KafkaSink:
         self.give_up_s = 12 * self._heal_after_s
         self._failing_since: float | None = None  # first failure of the current streak
         self._failed_at = 0.0  # the latest failure
+        self._replaced_at = 0.0  # the latest replacement
         self._replaced_in_streak = 0
         self.unhealthy: str | None = None
         self.producer_restarts = 0
@@ -278,6 +279,7 @@ class KafkaSink:
         log.warning("replacing the Kafka producer: %s", reason)
         METRICS.producer_restarts.labels(reason.partition(":")[0]).inc()
         self.producer_restarts += 1
+        self._replaced_at = time.monotonic()
         if failure:
             self._failed(producer)
             self._replaced_in_streak += 1
@@ -302,8 +304,9 @@ class KafkaSink:
             failing_s = time.monotonic() - since
             if producer is None or not await self._metadata_ok(producer):
                 continue  # Kafka itself is away: the spool holds on, nothing to heal here
-            # Each new producer gets a little longer than the one before it.
-            if failing_s >= self._heal_after_s * (self._replaced_in_streak + 1):
+            # Each new producer gets its own grace, longer than the one before it had.
+            quiet_s = time.monotonic() - max(since, self._replaced_at)
+            if quiet_s >= self._heal_after_s * (self._replaced_in_streak + 1):
                 self._replace(producer, f"Stalled: no record taken for {failing_s:.0f} s")
             if failing_s >= self.give_up_s and self._replaced_in_streak >= 2 and not self.unhealthy:
                 self.unhealthy = (
