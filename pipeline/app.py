@@ -9,10 +9,12 @@ from aiohttp import web
 from pipeline.config import Config
 from pipeline.http import handlers
 from pipeline.http.keys import CONFIG, SINK, STATE, State
+from pipeline.http.ratelimit import RateLimiter
 from pipeline.http.responses import errors_middleware
 from pipeline.metrics import METRICS
 from pipeline.route import deadletter_topic
 from pipeline.sink.base import Sink
+from pipeline.tokens import TokenTable
 from pipeline.webhooks import Webhook
 
 
@@ -36,7 +38,9 @@ def build_app(config: Config, sink: Sink | None = None) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=config.max_body_bytes)
     app[CONFIG] = config
     app[SINK] = sink
-    app[STATE] = state = State()
+    app[STATE] = state = State(tokens=TokenTable(config.tokens))
+    if config.rate_limit_per_s > 0:
+        state.limiter = RateLimiter(config.rate_limit_per_s, config.rate_limit_burst)
     METRICS.in_flight.set_function(lambda: state.in_flight)  # read at scrape time
     app.cleanup_ctx.append(_sink_ctx)
     app.on_shutdown.append(_stop_accepting)
@@ -46,6 +50,7 @@ def build_app(config: Config, sink: Sink | None = None) -> web.Application:
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
+    app.router.add_get("/openapi.json", handlers.openapi)
     return app
 
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pipeline import config as configuration
-from pipeline import register, replay, spool_command
+from pipeline import openapi, register, replay, spool_command
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.logfilter import throttle_library_logs
@@ -77,6 +77,7 @@ def _schemas(args: argparse.Namespace) -> int:
     for path in write_schemas(args.out, args.prefix):
         print(path)
     print(write_asyncapi(args.out, args.prefix))
+    print(openapi.write_openapi(args.out))
     return 0
 
 

@@ -8,7 +8,6 @@ line saying what is wrong; the CLI turns that into exit code 2.
 from __future__ import annotations
 
 import argparse
-import hmac
 import math
 import os
 import re
@@ -42,7 +41,9 @@ class KafkaSecurity(msgspec.Struct, frozen=True, kw_only=True):
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     bootstrap_servers: str = "127.0.0.1:9092"
-    tokens: dict[str, str] = msgspec.field(default_factory=dict)  # tenant -> token
+    # tenant -> its tokens, oldest first; several while a token is being rotated
+    tokens: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
+    tokens_file: str | None = None  # where the tokens came from: re-read on SIGHUP
     host: str = "0.0.0.0"
     port: int = 8080
     topic_prefix: str = "plug"
@@ -62,6 +63,18 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     spool_max_bytes: int = 1024**3
     tls_cert: str | None = None
     tls_key: str | None = None
+    tls_handshake_timeout_s: float = 10.0
+    # What one connection may cost before it is answered or closed (pipeline/http/guard.py).
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keepalive_timeout_s: float = 75.0
+    max_connections: int = 4096
+    max_request_line_bytes: int = 8190
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 64
+    max_query_bytes: int = 2048
+    rate_limit_per_s: float = 0.0  # per tenant; 0 = off (Plug does not retry a 429)
+    rate_limit_burst: int = 0  # 0 = one second's worth of the rate
     kafka_security: KafkaSecurity = msgspec.field(default_factory=KafkaSecurity)
     # The KPI views' days and SLA (pipeline/warehouse/views.py, docs/analytics.md).
     kpi_time_zone: str = "America/Sao_Paulo"
@@ -73,16 +86,6 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.tokens)
-
-    def tenant_for(self, token: str) -> str | None:
-        """The tenant a token names, compared in constant time, or None."""
-        found = None
-        candidate = token.encode()
-        for tenant, secret in self.tokens.items():
-            # Every secret is compared, so timing does not tell which tenant matched.
-            if hmac.compare_digest(candidate, secret.encode()):
-                found = tenant
-        return found
 
 
 def _masked(struct: msgspec.Struct, secrets: set[str]) -> str:
@@ -153,6 +156,49 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PLUG_PIPELINE_SPOOL_MAX_BYTES", "spool_max_bytes", "bound on the spool's size"),
     Setting("PLUG_PIPELINE_TLS_CERT", "tls_cert", "TLS certificate chain (PEM) to serve HTTPS"),
     Setting("PLUG_PIPELINE_TLS_KEY", "tls_key", "TLS private key (PEM)"),
+    Setting(
+        "PLUG_PIPELINE_TLS_HANDSHAKE_TIMEOUT_S",
+        "tls_handshake_timeout_s",
+        "bound on a TLS handshake",
+    ),
+    Setting(
+        "PLUG_PIPELINE_HEADER_TIMEOUT_S",
+        "header_timeout_s",
+        "bound from connect (or first byte) to a request's complete headers; then 408",
+    ),
+    Setting(
+        "PLUG_PIPELINE_BODY_TIMEOUT_S",
+        "body_timeout_s",
+        "bound from complete headers to the complete body; then 408",
+    ),
+    Setting(
+        "PLUG_PIPELINE_KEEPALIVE_TIMEOUT_S",
+        "keepalive_timeout_s",
+        "idle keep-alive connections are closed after this",
+    ),
+    Setting(
+        "PLUG_PIPELINE_MAX_CONNECTIONS",
+        "max_connections",
+        "open connections per process; past it the oldest waiting one is shed",
+    ),
+    Setting(
+        "PLUG_PIPELINE_MAX_REQUEST_LINE_BYTES",
+        "max_request_line_bytes",
+        "longest request line (and header line)",
+    ),
+    Setting("PLUG_PIPELINE_MAX_HEADER_BYTES", "max_header_bytes", "largest header block; then 431"),
+    Setting("PLUG_PIPELINE_MAX_HEADERS", "max_headers", "most header fields in a request"),
+    Setting("PLUG_PIPELINE_MAX_QUERY_BYTES", "max_query_bytes", "longest query string; then 414"),
+    Setting(
+        "PLUG_PIPELINE_RATE_LIMIT_PER_S",
+        "rate_limit_per_s",
+        "webhooks per second per tenant, then 429 (0 = off: Plug does not retry)",
+    ),
+    Setting(
+        "PLUG_PIPELINE_RATE_LIMIT_BURST",
+        "rate_limit_burst",
+        "token-bucket size per tenant (0 = one second of the rate)",
+    ),
     Setting(
         "KAFKA_SECURITY_PROTOCOL",
         "kafka_security.security_protocol",
@@ -226,9 +272,15 @@ COMPRESSION_LEVELS = {"lz4": range(17), "gzip": range(1, 10), "zstd": range(1, 2
 DEFAULT_COMPRESSION_LEVELS = {"lz4": 1}
 
 
-def parse_tokens(text: str, origin: str) -> dict[str, str]:
-    """Parse ``tenant=token,tenant=token`` (commas or newlines between pairs)."""
-    tokens: dict[str, str] = {}
+def parse_tokens(text: str, origin: str) -> dict[str, tuple[str, ...]]:
+    """Parse ``tenant=token,tenant=token`` (commas or newlines between pairs).
+
+    A tenant may appear several times: each pair adds a token (rotation without downtime:
+    add the new token, re-register with Plug, remove the old one). The last one listed is
+    the newest, the one ``register-webhooks`` hands to Plug.
+    """
+    tokens: dict[str, tuple[str, ...]] = {}
+    seen: set[str] = set()
     lines = (line.strip() for line in text.splitlines())
     pairs = [p.strip() for line in lines if not line.startswith("#") for p in line.split(",")]
     for pair in pairs:
@@ -241,11 +293,10 @@ def parse_tokens(text: str, origin: str) -> dict[str, str]:
         if not _TENANT.fullmatch(tenant):
             # the tenant is part of record keys ("tenant:phone"): no separator inside it
             raise ConfigError(f"{origin}: tenant {tenant!r} may hold only letters, digits, . _ -")
-        if tenant in tokens:
-            raise ConfigError(f"{origin}: tenant {tenant!r} appears twice")
-        if token in tokens.values():
-            raise ConfigError(f"{origin}: two tenants share one token")
-        tokens[tenant] = token
+        if token in seen:
+            raise ConfigError(f"{origin}: a token appears twice (tenant {tenant!r})")
+        seen.add(token)
+        tokens[tenant] = (*tokens.get(tenant, ()), token)
     return tokens
 
 
@@ -256,9 +307,15 @@ def read_secret_file(path: str, what: str) -> str:
         raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from exc
 
 
-def load_tokens(environ: Mapping[str, str], tokens_file: str | None = None) -> dict[str, str]:
+def tokens_path(environ: Mapping[str, str], tokens_file: str | None = None) -> str | None:
+    return tokens_file or environ.get("PLUG_PIPELINE_TOKENS_FILE") or None
+
+
+def load_tokens(
+    environ: Mapping[str, str], tokens_file: str | None = None
+) -> dict[str, tuple[str, ...]]:
     """Tenant tokens from ``PLUG_PIPELINE_TOKENS`` or a file (flag or ``..._TOKENS_FILE``)."""
-    path = tokens_file or environ.get("PLUG_PIPELINE_TOKENS_FILE")
+    path = tokens_path(environ, tokens_file)
     if path:
         return parse_tokens(read_secret_file(path, "tokens file"), path)
     return parse_tokens(environ.get("PLUG_PIPELINE_TOKENS", ""), "PLUG_PIPELINE_TOKENS")
@@ -279,6 +336,7 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
     security.update({k: overrides.pop(k) for k in _SECURITY_FIELDS & overrides.keys()})
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["tokens"] = load_tokens(env, tokens_file)
+    values["tokens_file"] = tokens_path(env, tokens_file)
     values["kafka_security"] = {k: v for k, v in security.items() if v is not None}
     if str(values.get("spool_dir", "")).lower() in {"none", "off"}:
         values["spool_dir"] = None
@@ -344,5 +402,26 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"unknown time zone {config.kpi_time_zone!r}") from exc
     if not (math.isfinite(config.kpi_sla_seconds) and config.kpi_sla_seconds > 0):
         raise ConfigError("the SLA threshold must be a positive number of seconds")
+    _validate_edge(config)
     if not config.bootstrap_servers.strip():
         raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is empty")
+
+
+def _validate_edge(config: Config) -> None:
+    """The limits of pipeline/http/guard.py: positive, and the header bound inside the idle one."""
+    timeouts = (
+        config.header_timeout_s,
+        config.body_timeout_s,
+        config.keepalive_timeout_s,
+        config.tls_handshake_timeout_s,
+    )
+    if min(timeouts) <= 0:
+        raise ConfigError("header, body, keep-alive and TLS handshake timeouts must be positive")
+    if config.max_connections < 1:
+        raise ConfigError("max connections must be at least 1")
+    if config.max_request_line_bytes < 256 or config.max_header_bytes < 1024:
+        raise ConfigError("request line limit must be >= 256 bytes, header block >= 1024")
+    if config.max_headers < 8 or config.max_query_bytes < 64:
+        raise ConfigError("at least 8 header fields and a 64-byte query string must be allowed")
+    if config.rate_limit_per_s < 0 or config.rate_limit_burst < 0:
+        raise ConfigError("rate limit and burst must be >= 0 (0 = off / one second's worth)")

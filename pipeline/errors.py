@@ -5,8 +5,12 @@
     PipelineError
     ├── ConfigError            a bad setting: start-up stops, exit code 2
     ├── Rejected               the request is at fault: 4xx, never retried as is
+    │   ├── BadRequest         400  a token given twice, or another request-level fault
     │   ├── Unauthorised       401  missing or unknown tenant token
     │   ├── UnknownWebhook     404  no such webhook path
+    │   ├── RequestTimeout     408  the body did not arrive within its bound
+    │   ├── UriTooLong         414  query string over its limit
+    │   ├── RateLimited        429  the tenant's rate limit is reached (Retry-After)
     │   ├── UnsupportedMedia   415  Content-Type is not JSON
     │   ├── TooLarge           413  body over the configured limit
     │   ├── RefusedByKafka     413  Kafka will never take the record (not retriable)
@@ -57,6 +61,10 @@ class Rejected(PipelineError):
         self.detail = detail
 
 
+class BadRequest(Rejected):
+    reason = "bad_request"
+
+
 class Unauthorised(Rejected):
     status = 401
     reason = "unauthorised"
@@ -65,6 +73,29 @@ class Unauthorised(Rejected):
 class UnknownWebhook(Rejected):
     status = 404
     reason = "unknown_webhook"
+
+
+class RequestTimeout(Rejected):
+    """The client was too slow: the answer closes the connection."""
+
+    status = 408
+    reason = "request_timeout"
+
+
+class UriTooLong(Rejected):
+    status = 414
+    reason = "uri_too_long"
+
+
+class RateLimited(Rejected):
+    """Over the tenant's rate; ``retry_after_s`` goes into the Retry-After header."""
+
+    status = 429
+    reason = "rate_limited"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
 
 
 class UnsupportedMedia(Rejected):

@@ -46,6 +46,15 @@ class Metrics:
         self.deadlettered = Counter(
             "plug_webhooks_deadlettered", "Bodies kept on the dead-letter topic", registry=r
         )
+        self.connections_closed = Counter(
+            "plug_connections_closed",
+            "Connections the ingress closed on its own, by reason (idle, shed)",
+            ["reason"],
+            registry=r,
+        )
+        self.connections_open = Gauge(
+            "plug_connections_open", "Client connections open", registry=r
+        )
         self.in_flight = Gauge("plug_requests_in_flight", "Webhooks being handled", registry=r)
         self.ack_latency = Histogram(
             "plug_kafka_ack_seconds",

@@ -245,7 +245,8 @@ def _tenant_token(environ: Mapping[str, str], tokens_file: str | None, tenant: s
     if tenant not in tokens:
         known = ", ".join(sorted(tokens))
         raise ConfigError(f"unknown tenant {tenant!r}: the configured tenants are {known}")
-    return tokens[tenant]
+    # While a token is rotated the tenant has several: Plug gets the newest (the last listed).
+    return tokens[tenant][-1]
 
 
 def _plug_api_token(environ: Mapping[str, str], token_file: str | None) -> str:

@@ -4,6 +4,11 @@ Shutdown on SIGTERM or SIGINT is an ordered sequence: /readyz fails first (so a
 load balancer stops sending), then after a short grace the listener closes,
 in-flight requests finish, and the app's resources close in reverse order (the
 producer flushes, the spool closes), all within a bound.
+
+SIGHUP re-reads the tokens file and the TLS certificate and key (certbot renews every
+60-90 days). Open connections keep going: the new certificate serves new handshakes,
+the new tokens the next request. A file that does not load is logged and the old
+values stay.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import ssl
 from pathlib import Path
@@ -19,9 +25,12 @@ import msgspec
 from aiohttp import web
 
 from pipeline.app import build_app
-from pipeline.config import Config
+from pipeline.config import Config, load_tokens
 from pipeline.errors import ConfigError
+from pipeline.http.guard import GuardedAppRunner, Limits, handler_args
 from pipeline.http.keys import STATE
+from pipeline.metrics import METRICS
+from pipeline.tokens import TokenTable
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +40,7 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     if not (config.tls_cert and config.tls_key):
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(config.tls_cert, config.tls_key)
     except (OSError, ssl.SSLError) as exc:
@@ -60,15 +70,25 @@ async def serve(
     config: Config, ssl_context: ssl.SSLContext | None = None, reuse_port: bool = False
 ) -> None:
     app = build_app(config)
-    runner = web.AppRunner(
+    runner = GuardedAppRunner(
         app,
+        Limits.of(config),
         handle_signals=False,
         access_log=None,  # the default access log would print tokens from query strings
         shutdown_timeout=config.shutdown_timeout_s,
+        **handler_args(config),
     )
     await runner.setup()
-    site = web.TCPSite(
-        runner, config.host, config.port, ssl_context=ssl_context, reuse_port=reuse_port or None
+    guarded = runner.server
+    if guarded is not None:
+        METRICS.connections_open.set_function(lambda: len(guarded.connections))
+    site = _Site(
+        runner,
+        config.host,
+        config.port,
+        ssl_context=ssl_context,
+        reuse_port=reuse_port or None,
+        handshake_timeout_s=config.tls_handshake_timeout_s,
     )
     await site.start()
     scheme = "https" if ssl_context else "http"
@@ -77,6 +97,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload, app, config, ssl_context)
     await stop.wait()
     log.info("stopping: readiness off, then closing the listener")
     app[STATE].stopping = True
@@ -85,6 +106,55 @@ async def serve(
         await asyncio.sleep(config.shutdown_grace_s)
     await runner.cleanup()
     log.info("stopped")
+
+
+class _Site(web.TCPSite):
+    """A TCP site whose TLS handshakes are bounded (asyncio's default is 60 s)."""
+
+    def __init__(self, *args: object, handshake_timeout_s: float, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._handshake_timeout_s = handshake_timeout_s
+
+    async def start(self) -> None:
+        if self._ssl_context is None:
+            await super().start()
+            return
+        await web.BaseSite.start(self)  # registers the site with its runner
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=self._handshake_timeout_s,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
+
+
+def reload(app: web.Application, config: Config, ssl_context: ssl.SSLContext | None) -> None:
+    """SIGHUP: the tokens file and the certificate, each kept as it was if it fails to load."""
+    if config.tokens_file:
+        try:
+            tokens = load_tokens({}, config.tokens_file)
+            if not tokens:
+                raise ConfigError("the tokens file is empty; refusing to turn auth off")
+        except ConfigError as exc:
+            log.error("tokens not reloaded, the old ones stay: %s", exc)
+        else:
+            table = TokenTable(tokens)
+            app[STATE].tokens = table
+            log.info("tokens reloaded: %r", table)
+    if ssl_context is not None and config.tls_cert and config.tls_key:
+        try:
+            # the same context: listening sockets use it for every new handshake
+            ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            log.error("TLS certificate not reloaded, the old one stays: %s", exc)
+        else:
+            log.info("TLS certificate reloaded from %s", config.tls_cert)
 
 
 def _worker_config(config: Config, index: int) -> Config:
@@ -112,8 +182,14 @@ def _run_many(config: Config, workers: int) -> int:
             if p.is_alive():
                 p.terminate()
 
+    def forward_hup(_signum: int, _frame: object) -> None:
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, forward_hup)
     for p in procs:
         p.join()
     return max((p.exitcode or 0) for p in procs)

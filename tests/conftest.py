@@ -23,4 +23,6 @@ def corpus_files() -> list[Path]:
 
 @pytest.fixture
 def config() -> Config:
-    return Config(tokens=dict(TOKENS), max_body_bytes=64 * 1024, ack_timeout_s=2.0)
+    return Config(
+        tokens={t: (k,) for t, k in TOKENS.items()}, max_body_bytes=64 * 1024, ack_timeout_s=2.0
+    )

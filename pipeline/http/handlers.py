@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import orjson
 from aiohttp import hdrs, web
@@ -13,15 +15,20 @@ from aiohttp import hdrs, web
 from pipeline import ingest
 from pipeline.config import DEFAULT_TENANT, Config
 from pipeline.errors import (
+    BadRequest,
     Malformed,
     Overloaded,
+    RateLimited,
     RefusedByKafka,
+    RequestTimeout,
     TooLarge,
     Unauthorised,
     UnknownWebhook,
     UnsupportedMedia,
+    UriTooLong,
 )
-from pipeline.http.keys import CONFIG, SINK, STATE
+from pipeline.http.guard import BodyTimeout
+from pipeline.http.keys import CONFIG, SINK, STATE, State
 from pipeline.metrics import METRICS
 from pipeline.record import Record
 from pipeline.webhooks import Webhook
@@ -33,18 +40,22 @@ _RECEIVED = {w: METRICS.received.labels(w.value) for w in Webhook}
 _BEARER = "bearer "
 
 
-def tenant_of(request: web.Request, config: Config) -> str:
+def tenant_of(request: web.Request, config: Config, state: State) -> str:
     """The tenant the request's token names; checked before any of the body is read."""
-    if not config.auth_enabled:
-        return DEFAULT_TENANT
-    token = request.query.get("token")
-    if token is None:
-        header = request.headers.get(hdrs.AUTHORIZATION, "")
+    if len(request.query_string) > config.max_query_bytes:
+        raise UriTooLong(f"the query string is over {config.max_query_bytes} bytes")
+    given = request.query.getall("token", [])
+    for header in request.headers.getall(hdrs.AUTHORIZATION, []):
         if header[: len(_BEARER)].lower() == _BEARER:
-            token = header[len(_BEARER) :].strip()
-    if not token:
+            given.append(header[len(_BEARER) :].strip())
+    if len(given) > 1:
+        # which one would count is a guess a proxy and we might make differently
+        raise BadRequest("give the token once: one ?token= or one Authorization: Bearer")
+    if not len(state.tokens):
+        return DEFAULT_TENANT
+    if not given or not given[0]:
         raise Unauthorised("a tenant token is required (?token= or Authorization: Bearer)")
-    tenant = config.tenant_for(token)
+    tenant = state.tokens.tenant_for(given[0])
     if tenant is None:
         raise Unauthorised("the token is not valid")
     return tenant
@@ -56,18 +67,41 @@ def _check_media(request: web.Request) -> None:
         raise UnsupportedMedia(f"Content-Type must be application/json, not {ctype}")
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes ``limit`` bytes rather than buffered whole."""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise TooLarge(f"body of {length} bytes is over the {limit}-byte limit")
+@dataclass
+class _Held:
+    """Body bytes this request holds, charged to the in-flight budget as they arrive."""
+
+    state: State
+    size: int = 0
+
+    def add(self, count: int, budget: int) -> None:
+        self.size += count
+        self.state.in_flight_bytes += count
+        if self.state.in_flight_bytes > budget:
+            raise Overloaded(f"{self.state.in_flight_bytes} body bytes in flight, over the limit")
+
+    def release(self) -> None:
+        self.state.in_flight_bytes -= self.size
+        self.size = 0
+
+
+async def read_body(request: web.Request, limit: int, held: _Held, budget: int) -> bytes:
+    """The body, refused as soon as it passes ``limit`` bytes rather than buffered whole.
+
+    Bytes are charged as they arrive, not as claimed: a client that promises a large
+    body and trickles it holds only what it sent (and the body deadline ends it).
+    """
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"body is over the {limit}-byte limit")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"body is over the {limit}-byte limit")
+            held.add(len(chunk), budget)
+            chunks.append(chunk)
+    except BodyTimeout as exc:
+        raise RequestTimeout(str(exc)) from exc
     return b"".join(chunks)
 
 
@@ -90,29 +124,29 @@ async def not_a_webhook(request: web.Request) -> web.Response:
 
 async def _webhook(request: web.Request, hook: Webhook) -> web.Response:
     config = request.app[CONFIG]
-    tenant = tenant_of(request, config)
-    _check_media(request)
     state = request.app[STATE]
-    if state.in_flight >= config.max_in_flight:
-        raise Overloaded(f"{state.in_flight} webhooks in flight, the limit")
-    # Bytes held by requests in flight are bounded too: a count alone allows count x body limit.
-    claimed = request.content_length or 0
-    if state.in_flight_bytes + claimed > config.max_in_flight_bytes:
-        raise Overloaded(f"{state.in_flight_bytes} bytes in flight, near the limit")
-    state.in_flight += 1
-    state.in_flight_bytes += claimed
+    tenant = tenant_of(request, config, state)
+    _check_media(request)
+    length = request.content_length
+    if length is not None and length > config.max_body_bytes:
+        # at once, before any budget is looked at: no amount of waiting makes it fit
+        raise TooLarge(f"body of {length} bytes is over the {config.max_body_bytes}-byte limit")
+    if state.limiter is not None and (wait := state.limiter.take(tenant)):
+        raise RateLimited(f"tenant {tenant} is over its rate limit", math.ceil(wait))
+    held = _Held(state)
     try:
-        body = await read_body(request, config.max_body_bytes)
-        if len(body) != claimed:  # chunked: counted once read
-            state.in_flight_bytes += len(body) - claimed
-            claimed = len(body)
-            if state.in_flight_bytes > config.max_in_flight_bytes:
-                raise Overloaded(f"{state.in_flight_bytes} bytes in flight, over the limit")
-        _RECEIVED[hook].inc()
-        return await _accept(request, hook, tenant, body)
+        body = await read_body(request, config.max_body_bytes, held, config.max_in_flight_bytes)
+        # The count bounds webhooks waiting on Kafka; one still arriving holds no slot.
+        if state.in_flight >= config.max_in_flight:
+            raise Overloaded(f"{state.in_flight} webhooks in flight, the limit")
+        state.in_flight += 1
+        try:
+            _RECEIVED[hook].inc()
+            return await _accept(request, hook, tenant, body)
+        finally:
+            state.in_flight -= 1
     finally:
-        state.in_flight -= 1
-        state.in_flight_bytes -= claimed
+        held.release()
 
 
 async def _accept(request: web.Request, hook: Webhook, tenant: str, body: bytes) -> web.Response:
@@ -166,3 +200,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=METRICS.render(), content_type="text/plain", charset="utf-8")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from pipeline.openapi import document_json  # built once, on first use
+
+    return web.Response(body=document_json(), content_type="application/json")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from pipeline.config import Config
+from pipeline.http.ratelimit import RateLimiter
 from pipeline.sink.base import Sink
+from pipeline.tokens import TokenTable
 
 
 @dataclass
@@ -15,6 +17,9 @@ class State:
     in_flight: int = 0
     in_flight_bytes: int = 0
     stopping: bool = False
+    # replaced whole when the tokens file is re-read (SIGHUP): a request sees one table
+    tokens: TokenTable = field(default_factory=lambda: TokenTable({}))
+    limiter: RateLimiter | None = None
 
 
 CONFIG = web.AppKey("config", Config)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from pipeline.errors import NotDurable, PipelineError
+from pipeline.errors import NotDurable, PipelineError, RateLimited, RequestTimeout
 from pipeline.metrics import METRICS
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if isinstance(exc, NotDurable):
             response.headers["Retry-After"] = str(exc.retry_after_s)
             log.warning("503 for %s: %s", request.path, exc)
+        elif isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        elif isinstance(exc, RequestTimeout):
+            response.force_close()  # the rest of a late body is not worth waiting for
         return response
     except web.HTTPException as exc:
         if exc.status in (404, 405, 413):

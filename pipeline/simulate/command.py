@@ -94,7 +94,8 @@ def resolve_token(args: argparse.Namespace, environ: Mapping[str, str]) -> str |
     tokens = load_tokens(environ)
     if tokens and args.tenant not in tokens:
         raise ConfigError(f"no token for tenant {args.tenant!r} in PLUG_PIPELINE_TOKENS")
-    return tokens.get(args.tenant)
+    newest = tokens.get(args.tenant)
+    return newest[-1] if newest else None
 
 
 def build_spec(args: argparse.Namespace, token: str | None) -> LoadSpec:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -19,6 +20,9 @@ import pytest
 from pipeline.webhooks import all_topics
 from tests.conftest import TOKENS
 from tests.integration import kafka
+
+# Every ingress log this session wrote: the secrets test reads them all at the end.
+INGRESS_LOGS: list[Path] = []
 
 
 def free_port() -> int:
@@ -37,6 +41,7 @@ class Ingress:
     process: subprocess.Popen[bytes]
     log: Path
     env: dict[str, str] = field(default_factory=dict)
+    client_ssl: ssl.SSLContext | None = None  # trusts the test CA when the ingress is HTTPS
 
     def webhook_url(self, event: str, tenant: str = "acme") -> str:
         return f"{self.url}/webhooks/{event}?token={TOKENS[tenant]}"
@@ -46,7 +51,9 @@ class Ingress:
 
     def status(self, path: str) -> int:
         try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as resp:
+            with urllib.request.urlopen(
+                self.url + path, timeout=5, context=self.client_ssl
+            ) as resp:
                 status: int = resp.status
                 return status
         except urllib.error.HTTPError as exc:
@@ -61,10 +68,12 @@ def start_ingress(
     bootstrap: str = kafka.BOOTSTRAP,
     ready: bool = True,
     port: int | None = None,
+    client_ssl: ssl.SSLContext | None = None,
     **env: str,
 ) -> Ingress:
     port = port or free_port()
     log = tmp / f"ingress-{port}.log"
+    INGRESS_LOGS.append(log)
     full_env = {
         **os.environ,
         "PLUG_PIPELINE_TOKENS": ",".join(f"{t}={k}" for t, k in TOKENS.items()),
@@ -79,7 +88,8 @@ def start_ingress(
         process = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "serve"], env=full_env, stdout=out, stderr=out
         )
-    ingress = Ingress(f"http://127.0.0.1:{port}", prefix, process, log, env)
+    scheme = "https" if "PLUG_PIPELINE_TLS_CERT" in env else "http"
+    ingress = Ingress(f"{scheme}://127.0.0.1:{port}", prefix, process, log, env, client_ssl)
     wanted = "/readyz" if ready else "/healthz"
     deadline = time.monotonic() + 60
     while ingress.status(wanted) != 200:

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from pipeline.app import build_app
 from pipeline.config import Config
+from pipeline.http.keys import CONFIG as CONFIG_KEY
 from pipeline.sink.memory import MemorySink
 from tests.conftest import TOKENS, fixture_bytes
 
@@ -231,3 +232,87 @@ async def test_only_the_raw_copy_refused_still_answers_200(
     assert resp.status == 200
     assert (await resp.json())["status"] == "published"
     assert [r.topic for r in sink.records] == ["plug.message.received"]
+
+
+async def test_a_body_over_the_limit_is_413_even_when_the_budget_is_spent(
+    aiohttp_client: MakeClient, config: Config, sink: MemorySink
+) -> None:
+    """The size check comes first: a body that can never fit is not 'overloaded'."""
+    app = build_app(Config(tokens=config.tokens, max_body_bytes=4096), sink)
+    client = await aiohttp_client(app)
+    from pipeline.http.keys import STATE
+
+    app[STATE].in_flight = app[CONFIG_KEY].max_in_flight  # every slot taken
+    app[STATE].in_flight_bytes = app[CONFIG_KEY].max_in_flight_bytes
+    resp = await client.post(url("receive-message"), data=b"x" * 5000, headers=JSON)
+    assert resp.status == 413
+    assert (await resp.json())["error"] == "too_large"
+
+
+async def test_a_token_given_twice_is_refused(client: Client, sink: MemorySink) -> None:
+    twice = url("receive-message") + f"&token={TOKENS['globex']}"
+    resp = await client.post(twice, data=TEXT, headers=JSON)
+    assert resp.status == 400
+    both = {**JSON, "Authorization": f"Bearer {TOKENS['acme']}"}
+    resp = await client.post(url("receive-message"), data=TEXT, headers=both)
+    assert resp.status == 400
+    assert sink.records == []
+
+
+async def test_bearer_token_alone_names_the_tenant(client: Client, sink: MemorySink) -> None:
+    headers = {**JSON, "Authorization": f"Bearer {TOKENS['globex']}"}
+    resp = await client.post(url("receive-message", None), data=TEXT, headers=headers)
+    assert resp.status == 200
+    assert sink.records[0].key.startswith(b"globex:")
+
+
+async def test_a_long_query_string_is_414(
+    aiohttp_client: MakeClient, config: Config, sink: MemorySink
+) -> None:
+    client = await aiohttp_client(build_app(Config(tokens=config.tokens, max_query_bytes=64), sink))
+    resp = await client.post(url("receive-message") + "&pad=" + "p" * 64, data=TEXT, headers=JSON)
+    assert resp.status == 414
+    assert (await resp.json())["error"] == "uri_too_long"
+
+
+async def test_every_token_of_a_tenant_is_accepted(
+    aiohttp_client: MakeClient, sink: MemorySink
+) -> None:
+    app = build_app(Config(tokens={"acme": ("old-token", "new-token")}), sink)
+    client = await aiohttp_client(app)
+    for token in ("old-token", "new-token"):
+        resp = await client.post(url("receive-message", token), data=TEXT, headers=JSON)
+        assert resp.status == 200
+    assert (await client.post(url("receive-message", "x"), data=TEXT, headers=JSON)).status == 401
+
+
+async def test_over_the_rate_limit_is_429_with_retry_after(
+    aiohttp_client: MakeClient, config: Config, sink: MemorySink
+) -> None:
+    limited = Config(tokens=config.tokens, rate_limit_per_s=0.5, rate_limit_burst=2)
+    client = await aiohttp_client(build_app(limited, sink))
+    statuses = [
+        (await client.post(url("receive-message"), data=TEXT, headers=JSON)).status
+        for _ in range(2)
+    ]
+    resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    assert statuses == [200, 200]
+    assert resp.status == 429
+    assert (await resp.json())["error"] == "rate_limited"
+    assert 1 <= int(resp.headers["Retry-After"]) <= 2
+    # per tenant: another tenant is not held back
+    other = await client.post(url("receive-message", TOKENS["globex"]), data=TEXT, headers=JSON)
+    assert other.status == 200
+
+
+async def test_no_rate_limit_by_default(client: Client) -> None:
+    for _ in range(50):
+        assert (await client.post(url("receive-message"), data=TEXT, headers=JSON)).status == 200
+
+
+async def test_openapi_json_is_served(client: Client) -> None:
+    resp = await client.get("/openapi.json")
+    assert resp.status == 200
+    doc = await resp.json()
+    assert doc["openapi"] == "3.1.0"
+    assert "/webhooks/finish-attendance" in doc["paths"]

@@ -1,0 +1,313 @@
+"""What one connection may cost: deadlines on each phase of a request, and a bound on them all.
+
+aiohttp has no request-read timeout of its own, so every connection gets a watchdog
+driven by the protocol's own reads. A connection is always in one phase:
+
+::
+
+    FRESH  connected, no byte yet       deadline: header_timeout_s  -> 408, closed
+    HEAD   a request's first byte seen   deadline: header_timeout_s  -> 408, closed
+                                         (a header block over max_header_bytes -> 431)
+    BODY   headers parsed, body pending  deadline: body_timeout_s    -> 408, closed
+    BUSY   request complete, answering   none: the handler's own bounds apply
+    IDLE   answered, kept alive          deadline: keepalive_timeout_s -> closed
+
+The number of open connections is bounded too. Past ``max_connections`` the connection
+that has waited longest in FRESH, HEAD, IDLE or BODY is shed to make room, so clients that
+trickle can never starve a client that sends its request at once: a new connection always
+gets in, and is shed only after every older waiting one.
+
+``GuardedServer`` is an ``aiohttp.web.Server`` (the low-level server) whose protocol is
+``GuardedProtocol``; ``GuardedAppRunner`` puts it under an ``Application``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+from aiohttp.web_protocol import RequestHandler
+
+from pipeline.config import Config
+from pipeline.metrics import METRICS
+
+log = logging.getLogger(__name__)
+
+
+class Phase(enum.Enum):
+    FRESH = "fresh"
+    HEAD = "head"
+    BODY = "body"
+    BUSY = "busy"
+    IDLE = "idle"
+
+
+# Phases whose connection waits on the client: the ones that may be shed.
+_WAITING = frozenset({Phase.FRESH, Phase.HEAD, Phase.BODY, Phase.IDLE})
+
+
+class BodyTimeout(TimeoutError):
+    """Set on a request's payload when its body is late: the handler answers 408.
+
+    A TimeoutError, so aiohttp's own draining of an unread body ends quietly on it.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    header_timeout_s: float
+    body_timeout_s: float
+    keepalive_timeout_s: float
+    max_connections: int
+    max_header_bytes: int
+
+    @classmethod
+    def of(cls, config: Config) -> Limits:
+        return cls(
+            config.header_timeout_s,
+            config.body_timeout_s,
+            config.keepalive_timeout_s,
+            config.max_connections,
+            config.max_header_bytes,
+        )
+
+
+def handler_args(config: Config) -> dict[str, Any]:
+    """What aiohttp's own parser refuses (400): line length and header count."""
+    return {
+        "max_line_size": config.max_request_line_bytes,
+        "max_field_size": config.max_request_line_bytes,
+        "max_headers": config.max_headers,
+        # our IDLE deadline closes idle connections; aiohttp's is a backstop
+        "keepalive_timeout": config.keepalive_timeout_s + 1,
+    }
+
+
+def _raw_answer(status: int, phrase: str, reason: str, detail: str) -> bytes:
+    body = orjson.dumps({"error": reason, "detail": detail})
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class GuardedProtocol(RequestHandler):
+    """aiohttp's protocol with a watchdog on each phase of a request."""
+
+    def __init__(self, manager: GuardedServer, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._guard = manager
+        self._limits = manager.limits
+        self._phase = Phase.FRESH
+        self._head_bytes = 0
+        self._payload: StreamReader = EMPTY_PAYLOAD
+        self._deadline: asyncio.TimerHandle | None = None
+        self._counted = False
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    # -- phases -----------------------------------------------------------------------
+
+    def _enter(self, phase: Phase, timeout: float | None) -> None:
+        self._phase = phase
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if timeout is not None:
+            self._deadline = self._loop.call_later(timeout, self._expired)
+        self._guard.moved(self)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._enter(Phase.FRESH, self._limits.header_timeout_s)
+        self._counted = True
+        self._guard.admit(self)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self._counted:
+            self._counted = False
+            self._guard.gone(self)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._phase is Phase.BODY and self._payload.is_eof():
+            self._enter(Phase.BUSY, None)
+        if self._phase in (Phase.BUSY, Phase.IDLE):
+            self._head_bytes = 0
+            self._enter(Phase.HEAD, self._limits.header_timeout_s)
+        elif self._phase is Phase.FRESH:
+            self._phase = Phase.HEAD  # the deadline set at connect still runs
+        if self._phase is Phase.HEAD:
+            self._head_bytes += len(data)
+        parsed_before = self._request_count
+        super().data_received(data)
+        if self._force_close or self.transport is None:
+            return
+        if self._request_count != parsed_before and self._messages:
+            self._payload = self._messages[-1][1]
+            if self._payload.is_eof():
+                self._enter(Phase.BUSY, None)
+            else:
+                self._enter(Phase.BODY, self._limits.body_timeout_s)
+        elif self._phase is Phase.HEAD and self._head_bytes > self._limits.max_header_bytes:
+            limit = self._limits.max_header_bytes
+            self._refuse(
+                431,
+                "Request Header Fields Too Large",
+                "header_too_large",
+                f"the header block is over {limit} bytes",
+            )
+        elif self._phase is Phase.BODY and self._payload.is_eof():
+            self._enter(Phase.BUSY, None)
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        answered = await super().finish_response(request, resp, start_time)
+        if self._phase is Phase.BUSY and not self._force_close:
+            self._enter(Phase.IDLE, self._limits.keepalive_timeout_s)
+        return answered
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """aiohttp's answer to what its parser refused, without echoing the request.
+
+        aiohttp's own logs the parser's message with a traceback and sends it back in the
+        body; both can quote the request line, and with it a token.
+        """
+        if status >= 500:
+            log.error("error handling a request", exc_info=exc)
+        else:
+            log.info("refused a malformed request: %d %s", status, type(exc).__name__)
+        if request.writer.output_size > 0:
+            raise ConnectionError("an answer was sent already; the connection is broken")
+        phrase = HTTPStatus(status).phrase
+        reason = phrase.lower().replace(" ", "_")
+        METRICS.rejected.labels(reason).inc()
+        response = web.Response(
+            status=status,
+            body=orjson.dumps({"error": reason, "detail": f"{phrase}: not a request we parse"}),
+            content_type="application/json",
+        )
+        response.force_close()
+        return response
+
+    # -- deadlines and shedding -------------------------------------------------------
+
+    def _expired(self) -> None:
+        self._deadline = None
+        phase = self._phase
+        if phase in (Phase.FRESH, Phase.HEAD):
+            bound = self._limits.header_timeout_s
+            self._refuse(
+                408,
+                "Request Timeout",
+                "request_timeout",
+                f"the request's headers did not arrive within {bound:g} s",
+            )
+        elif phase is Phase.BODY:
+            if self._payload.is_eof():
+                self._enter(Phase.BUSY, None)
+                return
+            bound = self._limits.body_timeout_s
+            METRICS.rejected.labels("request_timeout").inc()
+            # the handler reading the body answers 408; one that is not reading ends quietly
+            self._payload.set_exception(BodyTimeout(f"the body did not arrive within {bound:g} s"))
+            self.close()
+            # a backstop in case nothing reads the payload any more
+            self._enter(Phase.BUSY, self._limits.header_timeout_s)
+        elif phase is Phase.IDLE:
+            METRICS.connections_closed.labels("idle").inc()
+            self.force_close()
+        else:  # the BODY backstop
+            self.force_close()
+
+    def shed(self) -> None:
+        """Make room for a newer connection."""
+        METRICS.connections_closed.labels("shed").inc()
+        if self._phase in (Phase.FRESH, Phase.HEAD) and not self._request_in_progress:
+            self._refuse(
+                503,
+                "Service Unavailable",
+                "too_many_connections",
+                "too many open connections; this one waited longest",
+            )
+        else:
+            self.force_close()
+
+    def _refuse(self, status: int, phrase: str, reason: str, detail: str) -> None:
+        """Answer on the raw transport (no request object exists yet) and close."""
+        METRICS.rejected.labels(reason).inc()
+        if self.transport is not None and not self._request_in_progress:
+            self.transport.write(_raw_answer(status, phrase, reason, detail))
+        self.force_close()
+
+
+class GuardedServer(web.Server):
+    """The low-level server, making ``GuardedProtocol`` connections and bounding their number."""
+
+    def __init__(self, *args: Any, limits: Limits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self._open = 0
+        # insertion order = the order in which connections began waiting on their client
+        self._waiting: dict[GuardedProtocol, None] = {}
+
+    def __call__(self) -> GuardedProtocol:
+        return GuardedProtocol(self, loop=self._loop, **self._kwargs)
+
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
+    def admit(self, protocol: GuardedProtocol) -> None:
+        self._open += 1
+        if self._open <= self.limits.max_connections:
+            return
+        oldest = next((p for p in self._waiting if p is not protocol), None)
+        (oldest or protocol).shed()
+
+    def moved(self, protocol: GuardedProtocol) -> None:
+        self._waiting.pop(protocol, None)
+        if protocol.phase in _WAITING:
+            self._waiting[protocol] = None
+
+    def gone(self, protocol: GuardedProtocol) -> None:
+        self._waiting.pop(protocol, None)
+        self._open -= 1
+
+
+class GuardedAppRunner(web.AppRunner):
+    """An ``AppRunner`` whose server is a ``GuardedServer``."""
+
+    def __init__(self, app: web.Application, limits: Limits, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._limits = limits
+
+    async def _make_server(self) -> web.Server:
+        plain = await super()._make_server()  # runs the app's start-up, as AppRunner does
+        return GuardedServer(
+            plain.request_handler,
+            request_factory=plain.request_factory,
+            handler_cancellation=plain.handler_cancellation,
+            limits=self._limits,
+            **plain._kwargs,  # the handler arguments AppRunner gathered (debug, access log...)
+        )
