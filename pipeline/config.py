@@ -289,7 +289,9 @@ def parse_tokens(text: str, origin: str) -> dict[str, tuple[str, ...]]:
         tenant, sep, token = pair.partition("=")
         tenant, token = tenant.strip(), token.strip()
         if not sep or not tenant or not token:
-            raise ConfigError(f"{origin}: expected tenant=token, got {tenant or pair!r}")
+            # without '=' the entry may be a bare token: name its place, never its text
+            shown = f"tenant {tenant!r} without a token" if sep and tenant else "an entry"
+            raise ConfigError(f"{origin}: expected tenant=token, got {shown} without one")
         if not _TENANT.fullmatch(tenant):
             # the tenant is part of record keys ("tenant:phone"): no separator inside it
             raise ConfigError(f"{origin}: tenant {tenant!r} may hold only letters, digits, . _ -")

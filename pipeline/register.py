@@ -9,8 +9,9 @@ import argparse
 import asyncio
 import ipaddress
 import os
+import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import SplitResult, quote, urlsplit
 
 import aiohttp
@@ -84,23 +85,48 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds before the first retry, doubled at each retry (0.5)",
     )
     parser.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="accept a public URL on an IP address, or one resolving to a loopback, private "
+        "or link-local address, or not resolving at all (tests; Plug cannot reach those)",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the request, with secrets masked, and send nothing",
     )
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+Resolver = Callable[[str], list[str]]
+
+
+def resolve_host(host: str) -> list[str]:
+    """The host's addresses, as this machine's resolver gives them (OSError if none)."""
+    infos = socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    resolve: Resolver = resolve_host,
+) -> int:
     """Run the command on its own, without the rest of the CLI."""
     parser = argparse.ArgumentParser(prog=f"plug-pipeline {COMMAND}")
     _add_arguments(parser)
-    return run(parser.parse_args(argv), environ)
+    return run(parser.parse_args(argv), environ, resolve)
 
 
-def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
+def run(
+    args: argparse.Namespace,
+    environ: Mapping[str, str] | None = None,
+    resolve: Resolver = resolve_host,
+) -> int:
     env = os.environ if environ is None else environ
     try:
         public_url = validate_public_url(args.public_url)
+        if not args.allow_private:
+            check_reachable_from_plug(public_url, resolve)
         plug_api_url = validate_plug_api_url(
             args.plug_api_url or env.get("PLUG_API_URL") or DEFAULT_PLUG_API_URL
         )
@@ -184,6 +210,38 @@ def validate_public_url(url: str) -> str:
     if parts.scheme.lower() != "https":
         raise ConfigError(f"public URL {url!r} is not HTTPS: Plug only calls https:// webhooks")
     return _base(parts)
+
+
+def check_reachable_from_plug(public_url: str, resolve: Resolver = resolve_host) -> None:
+    """Refuse a URL Plug, on the internet, can never call: ConfigError naming the reason.
+
+    An IP-literal host (a name survives a change of address, and certificates name hosts),
+    a name that does not resolve, or one resolving to any loopback, private, link-local,
+    shared, reserved or multicast address.
+    """
+    host = urlsplit(public_url).hostname or ""
+    hint = "(--allow-private accepts it, for tests)"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        raise ConfigError(f"public URL host {host} is an IP address: give Plug a name {hint}")
+    if host == "localhost" or host.endswith(".localhost"):
+        raise ConfigError(f"public URL host {host} is this machine: Plug cannot reach it {hint}")
+    try:
+        addresses = resolve(host)
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"public URL host {host} does not resolve: {exc} {hint}") from exc
+    if not addresses:
+        raise ConfigError(f"public URL host {host} does not resolve {hint}")
+    for text in addresses:
+        address = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone
+        if not address.is_global or address.is_multicast:
+            raise ConfigError(
+                f"public URL host {host} resolves to {address}, which is not a public "
+                f"address: Plug cannot reach it {hint}"
+            )
 
 
 def validate_plug_api_url(url: str) -> str:

@@ -17,7 +17,15 @@ from pytest_aiohttp import AiohttpServer
 
 from pipeline.errors import ConfigError
 from pipeline.plug.api import PlugApi, PlugRefused, explain, summarise_body
-from pipeline.register import add_parser, main, mask, run, validate_public_url, webhook_urls
+from pipeline.register import (
+    add_parser,
+    check_reachable_from_plug,
+    main,
+    mask,
+    run,
+    validate_public_url,
+    webhook_urls,
+)
 from pipeline.webhooks import Webhook
 from tests.plug_api_standin import PLUG_FIELDS, UPDATE_WEBHOOKS_PATH, PlugApiStandIn
 
@@ -49,9 +57,14 @@ async def plug(aiohttp_server: AiohttpServer) -> AsyncIterator[Plug]:
     standin.release()
 
 
+def public_dns(host: str) -> list[str]:
+    """A stand-in resolver (no DNS here): the test's public name has a public address."""
+    return {"ingest.example.com": ["93.184.215.14"], "edge.example.com": ["2606:2800::1"]}[host]
+
+
 async def register(argv: list[str], env: dict[str, str]) -> int:
     # The command runs its own event loop, as from the CLI; the stand-in serves on this one.
-    return await asyncio.to_thread(main, argv, env)
+    return await asyncio.to_thread(main, argv, env, public_dns)
 
 
 def expected_body(public_url: str = PUBLIC_URL, token: str = ACME_TOKEN) -> dict[str, str]:
@@ -389,3 +402,54 @@ async def test_dry_run_masks_secrets_and_sends_nothing(
     assert shown["messageStatus"] == f"{PUBLIC_URL}/webhooks/message-status?token=****ac"
     for secret in (PLUG_TOKEN, ACME_TOKEN, quote(ACME_TOKEN, safe="")):
         assert secret not in out
+
+
+# --- URLs Plug cannot reach --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "addresses", "words"),
+    [
+        ("https://localhost", None, "this machine"),
+        ("https://api.localhost", None, "this machine"),
+        ("https://127.0.0.1", None, "IP address"),
+        ("https://[::1]:8443", None, "IP address"),
+        ("https://93.184.215.14", None, "IP address"),
+        ("https://loop.example", ["127.0.1.1"], "not a public"),
+        ("https://lan.example", ["10.1.2.3"], "not a public"),
+        ("https://lan.example", ["192.168.0.7"], "not a public"),
+        ("https://lan.example", ["172.20.0.1"], "not a public"),
+        ("https://cgnat.example", ["100.64.0.9"], "not a public"),
+        ("https://link.example", ["169.254.169.254"], "not a public"),
+        ("https://link6.example", ["fe80::1%eth0"], "not a public"),
+        ("https://ula.example", ["fd00::1"], "not a public"),
+        ("https://mixed.example", ["93.184.215.14", "10.0.0.1"], "not a public"),
+        ("https://nowhere.example", [], "does not resolve"),
+        ("https://gone.example", OSError("Name or service not known"), "does not resolve"),
+    ],
+)
+def test_urls_plug_cannot_reach_are_refused(
+    url: str, addresses: list[str] | OSError | None, words: str
+) -> None:
+    def resolve(host: str) -> list[str]:
+        if isinstance(addresses, OSError):
+            raise addresses
+        assert addresses is not None, f"{host} should be refused before resolving"
+        return addresses
+
+    with pytest.raises(ConfigError, match=words) as caught:
+        check_reachable_from_plug(url, resolve)
+    assert "--allow-private" in str(caught.value)
+
+
+def test_a_public_name_is_accepted() -> None:
+    check_reachable_from_plug(PUBLIC_URL, public_dns)
+    check_reachable_from_plug("https://v6.example", lambda _h: ["2606:4700::1111"])
+
+
+async def test_a_private_url_exits_2_unless_allowed(plug: Plug) -> None:
+    argv = ["--public-url", "https://127.0.0.1:8443", "--tenant", "acme"]
+    assert await register(argv, plug.env()) == 2
+    assert plug.standin.requests == []
+    assert await register([*argv, "--allow-private"], plug.env()) == 0
+    assert len(plug.standin.requests) == 1
