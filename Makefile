@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 KAFKA := deploy/kafka-local/kafka-local.sh
+PG := deploy/postgres-local/pg-local.sh
 STAMP := $(VENV)/.installed
 # The AsyncAPI project's parser, from npm, pinned by tools/asyncapi/package-lock.json.
 ASYNCAPI := tools/asyncapi
@@ -11,9 +12,13 @@ ASYNCAPI_STAMP := $(ASYNCAPI)/node_modules/.installed
 # The local broker's client port; the suite and `make run` talk to it.
 KAFKA_PORT ?= 9092
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
+# The local PostgreSQL's port (data under .pg/); the suite's warehouse tests use it.
+PG_PORT ?= 55432
+export PLUG_PIPELINE_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/plug
 
 .PHONY: install run serve test unit integration lint typecheck schemas kafka-up kafka-down \
-        kafka-clean chromium bench-decode bench-compression bench clean asyncapi-check
+        kafka-clean chromium pg-up pg-down pg-clean run-load bench-decode bench-compression \
+        bench bench-load clean asyncapi-check
 
 install: $(STAMP)
 
@@ -35,6 +40,15 @@ kafka-clean:
 # Debian's chromium, for the report's browser test; installed only when missing.
 chromium:
 	@bash deploy/chromium/ensure-chromium.sh
+
+pg-up:
+	@bash $(PG) up $(PG_PORT)
+
+pg-down:
+	@bash $(PG) stop
+
+pg-clean:
+	@bash $(PG) clean
 
 # The ingress on :8080 against the local broker, with a demo tenant unless tokens are set.
 run: install kafka-up
@@ -67,14 +81,20 @@ asyncapi-check: $(ASYNCAPI_STAMP)
 unit: install
 	$(BIN)/pytest tests/unit tests/property -q
 
-# The whole suite against a real broker; the broker is stopped (data kept) even on failure.
-test: install kafka-up chromium
+# The whole suite against a real broker and a real PostgreSQL; both are stopped (data kept)
+# even on failure.
+test: install kafka-up pg-up chromium
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=$$?; \
 	$(MAKE) --no-print-directory asyncapi-check || status=$$?; \
 	$(BIN)/pytest -q || status=$$?; \
 	bash $(KAFKA) stop; \
+	bash $(PG) stop; \
 	exit $$status
+
+# The loader from the local broker into the local PostgreSQL (TARGET=plug.duckdb for DuckDB).
+run-load: install kafka-up pg-up
+	$(BIN)/plug-pipeline load --to "$${TARGET:-$(PLUG_PIPELINE_TEST_PG_URL)}" $(LOAD_ARGS)
 
 bench-decode: install
 	$(BIN)/python bench/decode.py
@@ -87,6 +107,10 @@ bench-compression: install
 # e.g. make bench BENCH_ARGS=--quick, or BENCH_ARGS="--profile --workers 2".
 bench: install
 	$(BIN)/python bench/e2e.py $(BENCH_ARGS)
+
+# Loader throughput, freshness and memory into DuckDB and PostgreSQL (not part of `make test`).
+bench-load: install pg-up
+	$(BIN)/python bench/load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(ASYNCAPI)/node_modules
