@@ -14,6 +14,7 @@ from pipeline.errors import ConfigError
 from pipeline.logfilter import throttle_library_logs
 from pipeline.report import command as report
 from pipeline.simulate import command as simulate
+from pipeline.warehouse import command as load
 
 log = logging.getLogger("pipeline")
 
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_parser(sub)
     tail.add_parser(sub)
     report.add_parser(sub)
+    load.add_parser(sub)
     return parser
 
 

@@ -79,6 +79,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # The KPI views' days and SLA (pipeline/warehouse/views.py, docs/analytics.md).
     kpi_time_zone: str = "America/Sao_Paulo"
     kpi_sla_seconds: float = 60.0
+    warehouse: str = "plug.duckdb"  # a DuckDB file, or a postgresql:// URL
 
     def __repr__(self) -> str:
         return _masked(self, {"tokens"})
@@ -198,6 +199,11 @@ SETTINGS: tuple[Setting, ...] = (
         "PLUG_PIPELINE_RATE_LIMIT_BURST",
         "rate_limit_burst",
         "token-bucket size per tenant (0 = one second of the rate)",
+    ),
+    Setting(
+        "PLUG_PIPELINE_WAREHOUSE",
+        "warehouse",
+        "where `load` writes: a DuckDB file or a postgresql:// URL",
     ),
     Setting(
         "KAFKA_SECURITY_PROTOCOL",

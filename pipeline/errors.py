@@ -21,7 +21,10 @@
     │   ├── AckTimeout              Kafka did not acknowledge within the bound
     │   └── Overloaded              the in-flight limit is reached
     ├── UndecodableRecord      a consumed record is not an envelope this library decodes
-    └── ConsumeFailed          a consumer cannot read from Kafka (``retriable``: try later?)
+    ├── ConsumeFailed          a consumer cannot read from Kafka (``retriable``: try later?)
+    └── WarehouseError         the loader's warehouse refused a batch (``load``)
+        ├── WarehouseUnavailable    cannot be reached now: retried, the batch kept
+        └── StaleOffsets            another loader moved a partition on: re-seek, drop the batch
 
 Each class carries the HTTP status it maps to and a short machine-readable
 ``reason``; ``NotDurable`` errors also say whether a retry may succeed. Only the
@@ -206,3 +209,24 @@ class ConsumeFailed(PipelineError):
         super().__init__(detail)
         self.detail = detail
         self.retriable = retriable
+
+
+class WarehouseError(PipelineError):
+    """The warehouse refused what the loader asked of it."""
+
+    reason = "warehouse"
+    retriable = False
+
+
+class WarehouseUnavailable(WarehouseError):
+    """The connection failed or the server is down; the same batch is written again later."""
+
+    reason = "warehouse_unavailable"
+    retriable = True
+
+
+class StaleOffsets(WarehouseError):
+    """A partition's stored offset is not the one this loader expected: it no longer owns
+    the partition, or a write it thought failed had committed. Nothing was written."""
+
+    reason = "stale_offsets"

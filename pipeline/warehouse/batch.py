@@ -1,0 +1,147 @@
+"""One transaction's worth of records: their rows per table and each partition's next offset.
+
+``Batch.add`` turns a Kafka record into rows (or a load-error row when it cannot be
+decoded: it never raises for a record's content). A batch is full on rows, bytes or age;
+the loader writes it to the target in one transaction together with ``offsets``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import msgspec
+
+from pipeline.consume.decode import decode_event
+from pipeline.errors import UndecodableRecord
+from pipeline.warehouse import rows as r
+from pipeline.warehouse import tables as t
+from pipeline.webhooks import EventType
+
+TP = tuple[str, int]  # topic, partition
+DEADLETTER, RAW = "deadletter", "raw"
+Source = EventType | str  # an event type, DEADLETTER or RAW
+
+
+class _Data(msgspec.Struct):
+    """The envelope's data, untouched: the ``data`` column keeps every field it had."""
+
+    data: msgspec.Raw
+
+
+_DATA = msgspec.json.Decoder(_Data)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When a batch closes; defaults hold the memory of one batch to a few tens of MB."""
+
+    rows: int = 5000
+    bytes: int = 16 * 1024 * 1024
+    age_s: float = 1.0
+
+
+@dataclass
+class Batch:
+    limits: Limits = field(default_factory=Limits)
+    rows: dict[t.Table, list[r.Row]] = field(default_factory=dict)
+    offsets: dict[TP, int] = field(default_factory=dict)  # next offset to read, per partition
+    events: Counter[str] = field(default_factory=Counter)  # records loaded, per topic
+    errors: Counter[str] = field(default_factory=Counter)  # load errors, per topic
+    timestamps: list[int] = field(default_factory=list)  # Kafka append times (ms)
+    records: int = 0
+    size: int = 0  # record bytes
+    row_count: int = 0
+    opened: float = field(default_factory=time.monotonic)
+    _event_ids: set[str] = field(default_factory=set)
+
+    def add(
+        self,
+        source: Source,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp_ms: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: dict[str, bytes],
+    ) -> None:
+        if not self.records:
+            self.opened = time.monotonic()
+        self.records += 1
+        self.size += len(value or b"") + len(key or b"")
+        self.offsets[(topic, partition)] = offset + 1
+        self.timestamps.append(timestamp_ms)
+        self.events[topic] += 1
+        if source == DEADLETTER:
+            self._put(t.DEADLETTER, r.deadletter_row(partition, offset, headers, value or b""))
+        elif source == RAW:
+            self._put(t.RAW_WEBHOOK, r.raw_row(partition, offset, headers, value or b""))
+        else:
+            assert isinstance(source, EventType)
+            self._add_event(source, topic, partition, offset, timestamp_ms, key, value)
+
+    def _add_event(
+        self,
+        event_type: EventType,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp_ms: int,
+        key: bytes | None,
+        value: bytes | None,
+    ) -> None:
+        try:
+            if value is None:
+                raise UndecodableRecord("invalid_envelope", "the record has no value")
+            event = decode_event(event_type, value)
+            data_json = bytes(_DATA.decode(value).data).decode()
+        except UndecodableRecord as exc:
+            self._error(topic, partition, offset, exc.reason, str(exc), timestamp_ms, key, value)
+            return
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # JSON text that is not UTF-8
+            self._error(
+                topic, partition, offset, "invalid_envelope", str(exc), timestamp_ms, key, value
+            )
+            return
+        if event.event_id in self._event_ids:
+            return  # a redelivery inside this batch; across batches the key drops it
+        self._event_ids.add(event.event_id)
+        for table, row in r.event_rows(event, data_json):
+            self._put(table, row)
+
+    def _error(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        reason: str,
+        error: str,
+        timestamp_ms: int,
+        key: bytes | None,
+        value: bytes | None,
+    ) -> None:
+        self.events[topic] -= 1
+        self.errors[topic] += 1
+        row = r.load_error_row(topic, partition, offset, reason, error, timestamp_ms, key, value)
+        self._put(t.LOAD_ERRORS, row)
+
+    def _put(self, table: t.Table, row: r.Row) -> None:
+        rows = self.rows.get(table)
+        if rows is None:
+            rows = self.rows[table] = []
+        rows.append(row)
+        self.row_count += 1
+
+    def full(self) -> bool:
+        return self.row_count >= self.limits.rows or self.size >= self.limits.bytes
+
+    def due_in(self) -> float:
+        """Seconds until the batch must close on age (0: now); the limit when empty."""
+        if not self.records:
+            return self.limits.age_s
+        return max(0.0, self.opened + self.limits.age_s - time.monotonic())
+
+    def rows_per_table(self) -> dict[str, int]:
+        return {table.name: len(rows) for table, rows in self.rows.items()}

@@ -1,0 +1,131 @@
+"""``plug-pipeline load``: the loader as a command, with its progress line and metrics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from typing import TextIO
+
+from aiokafka.errors import KafkaError
+from prometheus_client import start_http_server
+
+from pipeline import config as configuration
+from pipeline.aio import cancel
+from pipeline.config import Config
+from pipeline.errors import ConfigError, WarehouseError
+from pipeline.warehouse.batch import Limits
+from pipeline.warehouse.loader import DEFAULT_GROUP, Loader, Options
+from pipeline.warehouse.metrics import LoaderMetrics
+from pipeline.warehouse.target import open_target
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED = 0, 1
+_KAFKA_FLAGS = ("bootstrap_servers", "topic_prefix")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "load", help="load every event into DuckDB or PostgreSQL, exactly once"
+    )
+    p.add_argument(
+        "--to",
+        dest="warehouse",
+        metavar="TARGET",
+        help="a DuckDB file or a postgresql:// URL (PLUG_PIPELINE_WAREHOUSE; default plug.duckdb)",
+    )
+    p.add_argument(
+        "--group", default=DEFAULT_GROUP, help=f"consumer group (default {DEFAULT_GROUP})"
+    )
+    p.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="exit 0 once the end offsets seen at start are loaded",
+    )
+    p.add_argument("--include-raw", action="store_true", help="load plug.raw too (raw_webhook)")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    p.add_argument(
+        "--instance-id",
+        help="static group membership: a restarted loader with the same id takes its "
+        "partitions back without a rebalance",
+    )
+    p.add_argument("--batch-rows", type=int, default=Limits.rows, help="rows per transaction")
+    p.add_argument(
+        "--batch-bytes", type=int, default=Limits.bytes, help="record bytes per transaction"
+    )
+    p.add_argument("--batch-age-s", type=float, default=Limits.age_s, help="longest a record waits")
+    configuration.add_flags(p, *_KAFKA_FLAGS)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = configuration.load(
+        None, warehouse=args.warehouse, **configuration.flag_values(args, *_KAFKA_FLAGS)
+    )
+    if args.batch_rows < 1 or args.batch_bytes < 1 or args.batch_age_s <= 0:
+        raise ConfigError("batch limits must be positive")
+    options = Options(
+        group=args.group,
+        include_raw=args.include_raw,
+        until_caught_up=args.until_caught_up,
+        limits=Limits(args.batch_rows, args.batch_bytes, args.batch_age_s),
+        instance_id=args.instance_id,
+    )
+    metrics = LoaderMetrics()
+    if args.metrics_port is not None:
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
+    progress = sys.stderr if sys.stderr.isatty() else None
+    return asyncio.run(load(config, options, metrics, progress))
+
+
+async def load(
+    config: Config, options: Options, metrics: LoaderMetrics, progress: TextIO | None = None
+) -> int:
+    """Run the loader until SIGTERM / SIGINT (or caught up); the exit code."""
+    try:
+        target = open_target(config.warehouse)
+    except WarehouseError as exc:
+        print(f"plug-pipeline load: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    loader = Loader(config, target, options, metrics)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, loader.stop)
+    reporter = asyncio.create_task(_report(loader, progress)) if progress else None
+    log.info("loading %s into %s", config.topic_prefix, target.describe())
+    try:
+        await loader.run()
+    except (WarehouseError, KafkaError) as exc:
+        print(f"plug-pipeline load: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        await cancel(reporter)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        if progress:
+            print(file=progress)
+    print(
+        f"loaded {loader.loaded} records ({loader.rows} rows) into {target.describe()}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+async def _report(loader: Loader, out: TextIO) -> None:
+    """One line, rewritten every second: rows/s and lag per topic."""
+    last_rows, last_t = loader.rows, time.monotonic()
+    while True:
+        await asyncio.sleep(1)
+        # a broken terminal must not stop the load: the line is only a view
+        with contextlib.suppress(Exception):
+            now = time.monotonic()
+            rate = (loader.rows - last_rows) / max(now - last_t, 1e-9)
+            last_rows, last_t = loader.rows, now
+            shown = " ".join(f"{topic}={n}" for topic, n in sorted(loader.lag().items()))
+            out.write(f"\r{loader.loaded} records, {rate:,.0f} rows/s | lag {shown or '-'}\x1b[K")
+            out.flush()

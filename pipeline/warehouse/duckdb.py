@@ -1,0 +1,113 @@
+"""The embedded target: a DuckDB file, no server.
+
+Each table's rows are handed to DuckDB as one Arrow table (columnar, no per-row SQL)
+and inserted if absent from there, all in one transaction with the offsets. DuckDB lets
+one process write a file at a time, so one loader per file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.errors import WarehouseError, WarehouseUnavailable
+from pipeline.warehouse import migrations, target
+from pipeline.warehouse.batch import TP, Batch
+from pipeline.warehouse.rows import Row
+from pipeline.warehouse.sql import Dialect, insert_if_absent
+from pipeline.warehouse.tables import LOADED_TABLES, Kind, Table
+
+_ARROW: dict[Kind, pa.DataType] = {
+    "text": pa.string(),
+    "bigint": pa.int64(),
+    "ts": pa.int64(),  # epoch ms; converted by the insert
+    "int": pa.int32(),
+    "bool": pa.bool_(),
+    "json": pa.string(),
+    "bytes": pa.binary(),
+}
+_STAGING = "plug_staging"
+
+
+def arrow_table(table: Table, rows: Sequence[Row]) -> pa.Table:
+    """Rows -> one Arrow table with the staging types of ``table``'s columns."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in table.columns]
+    arrays = [
+        pa.array(values, type=_ARROW[column.kind])
+        for values, column in zip(columns, table.columns, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, names=table.column_names)
+
+
+class DuckDBTarget:
+    dialect: Dialect = "duckdb"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            if Path(path).parent != Path():
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._con = duckdb.connect(path)
+        except (duckdb.Error, OSError) as exc:
+            # most often another process holds the file
+            raise WarehouseUnavailable(f"cannot open {path}: {exc}") from exc
+        # epoch_ms(...)::TIMESTAMPTZ reads the time as UTC only in a UTC session
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._inserts = {t: insert_if_absent(t, _STAGING, "duckdb") for t in LOADED_TABLES}
+
+    def describe(self) -> str:
+        return f"duckdb:{self.path}"
+
+    # migrations.Session and target.Session
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._con.execute(sql, list(params) if params else None)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._con.execute(sql, list(params) if params else None).fetchall()
+
+    def changed(self, sql: str, params: Sequence[Any]) -> int:
+        row = self._con.execute(sql, list(params)).fetchone()
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> list[int]:
+        applied: list[int] = self._in_transaction(lambda: migrations.apply(self))
+        return applied
+
+    def offsets(self, group: str) -> dict[TP, int]:
+        rows = self.query(target.OFFSETS_QUERY, (group,))
+        return {(topic, partition): offset for topic, partition, offset in rows}
+
+    def write(self, group: str, batch: Batch, expected: Mapping[TP, int | None]) -> None:
+        def body() -> None:
+            for table, rows in batch.rows.items():
+                self._con.register(_STAGING, arrow_table(table, rows))
+                try:
+                    self._con.execute(self._inserts[table])
+                finally:
+                    self._con.unregister(_STAGING)
+            target.move_offsets(self, group, batch.offsets, expected)
+
+        self._in_transaction(body)
+
+    def _in_transaction(self, body: Any) -> Any:
+        self._con.begin()
+        try:
+            result = body()
+        except duckdb.Error as exc:
+            self._con.rollback()
+            raise WarehouseError(f"DuckDB refused the batch: {exc}") from exc
+        except BaseException:
+            self._con.rollback()
+            raise
+        try:
+            self._con.commit()
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB refused the commit: {exc}") from exc
+        return result
+
+    def close(self) -> None:
+        self._con.close()

@@ -1,0 +1,380 @@
+"""Kafka -> batches -> the warehouse, exactly once.
+
+The warehouse holds the only offsets the loader trusts: on every partition assignment
+it seeks to them (the partition's beginning when there is none), and each batch's rows
+and offsets commit in one transaction, the offset move checking the offset it expected.
+So a crash at any point leaves the warehouse at a batch boundary it can resume from, a
+stale loader cannot move a partition back, and ``event_id`` keys drop Plug's own
+redeliveries. Kafka's committed offsets are written too, for lag tools only.
+
+Target calls are blocking and run on one worker thread, in order; the event loop keeps
+fetching meanwhile (aiokafka's fetcher is bounded by its fetch sizes). While the
+warehouse is unavailable, partitions are paused and the batch is retried as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from pipeline.config import Config
+from pipeline.consume.decode import event_type_of_topic
+from pipeline.errors import StaleOffsets, WarehouseUnavailable
+from pipeline.kafka_client import admin_settings, consumer_settings
+from pipeline.route import deadletter_topic, event_topic, raw_topic
+from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Limits, Source
+from pipeline.warehouse.metrics import LoaderMetrics
+from pipeline.warehouse.target import Target
+from pipeline.webhooks import EventType
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_GROUP = "plug-pipeline-load"
+_RETRY_MIN_S, _RETRY_MAX_S = 0.2, 5.0
+
+
+@dataclass(frozen=True)
+class Options:
+    group: str = DEFAULT_GROUP
+    include_raw: bool = False
+    until_caught_up: bool = False
+    limits: Limits = field(default_factory=Limits)
+    instance_id: str | None = None  # static group membership: a restart takes its place back
+
+
+def sources(prefix: str, include_raw: bool) -> dict[str, Source]:
+    """Topic -> what its records are: every event topic, the dead letters, raw if asked."""
+    found: dict[str, Source] = {event_topic(prefix, e): e for e in EventType}
+    found[deadletter_topic(prefix)] = DEADLETTER
+    if include_raw:
+        found[raw_topic(prefix)] = RAW
+    return found
+
+
+class Loader:
+    def __init__(
+        self, config: Config, target: Target, options: Options, metrics: LoaderMetrics
+    ) -> None:
+        self.config = config
+        self.target = target
+        self.options = options
+        self.metrics = metrics
+        self.sources = sources(config.topic_prefix, options.include_raw)
+        self.stored: dict[TP, int | None] = {}  # the warehouse's offsets, assigned partitions
+        self.next: dict[TP, int | None] = {}  # the next offset to add to the batch
+        self.batch = Batch(options.limits)
+        self.generation = 0  # bumped on every (re)assignment: older fetches are dropped
+        self.loaded = 0  # records committed since start
+        self.rows = 0  # rows handed to the warehouse since start
+        self.ends: dict[TP, int] = {}
+        self.begins: dict[TP, int] = {}
+        self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="warehouse")
+        self._consumer: AIOKafkaConsumer | None = None
+        self._last_check = 0.0
+        self._lag_at = 0.0
+
+    # -- the target, on its own thread --------------------------------------------------
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _retrying(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """Call the target until it answers; the warehouse being down is a wait, not an end."""
+        delay = _RETRY_MIN_S
+        while True:
+            try:
+                return await self._call(fn, *args)
+            except WarehouseUnavailable as exc:
+                if self._stop.is_set():
+                    raise
+                self.metrics.retries.inc()
+                log.warning("%s: warehouse unavailable, retrying in %.1fs: %s", what, delay, exc)
+                await self._sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_S)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- the run ------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Load until stopped (or caught up); the last batch is written before returning."""
+        migrated = await self._retrying("migrate", self.target.migrate)
+        if migrated:
+            log.info("warehouse %s: applied migrations %s", self.target.describe(), migrated)
+        settings = consumer_settings(
+            self.config,
+            self.options.group,
+            client_id="plug-pipeline-load",
+            auto_offset_reset="earliest",
+            group_instance_id=self.options.instance_id,
+            fetch_max_bytes=16 * 1024 * 1024,
+            max_partition_fetch_bytes=1024 * 1024,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=1000,
+            # a topic created after start (the ingress makes them) is joined within this
+            metadata_max_age_ms=30000,
+        )
+        consumer = self._consumer = AIOKafkaConsumer(**settings)
+        await consumer.start()
+        try:
+            await self._measure_ends(consumer)
+            consumer.subscribe(list(self.sources), listener=_Listener(self))
+            await self._loop(consumer)
+        finally:
+            await self._shutdown(consumer)
+
+    async def _measure_ends(self, consumer: AIOKafkaConsumer) -> None:
+        """The end offsets at start: what ``--until-caught-up`` waits for."""
+        if not self.options.until_caught_up:
+            return
+        # the consumer's metadata knows only subscribed topics once assigned: ask the cluster
+        admin = AIOKafkaAdminClient(**admin_settings(self.config))
+        await admin.start()
+        try:
+            described = await admin.describe_topics(list(self.sources))
+        finally:
+            await admin.close()
+        tps = [
+            TopicPartition(d["topic"], p["partition"])
+            for d in described
+            if d["error_code"] == 0
+            for p in d["partitions"]
+        ]
+        if tps:
+            ends = await consumer.end_offsets(tps)
+            begins = await consumer.beginning_offsets(tps)
+            self.ends = {(tp.topic, tp.partition): off for tp, off in ends.items()}
+            self.begins = {(tp.topic, tp.partition): off for tp, off in begins.items()}
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            await self._load(consumer)
+        except WarehouseUnavailable:
+            if not self._stop.is_set():
+                raise
+            # stopped while waiting for the warehouse: the batch is reloaded next time
+
+    async def _load(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stop.is_set():
+            generation = self.generation
+            fetched = await consumer.getmany(
+                timeout_ms=max(1, int(min(self.batch.due_in(), 0.5) * 1000)),
+                max_records=self.options.limits.rows,
+            )
+            async with self._lock:
+                if generation == self.generation:
+                    self._add(fetched.items())
+                else:
+                    self._refetch(consumer, fetched)
+                if self.batch.full() or (self.batch.records and self.batch.due_in() == 0):
+                    await self._flush(consumer)
+            if time.monotonic() - self._lag_at >= 1:
+                self._lag_at = time.monotonic()
+                for topic, n in self.lag().items():
+                    self.metrics.lag.labels(topic).set(n)
+            if self.options.until_caught_up and await self._caught_up():
+                log.info("caught up with the end offsets seen at start")
+                return
+
+    def _refetch(
+        self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
+    ) -> None:
+        """Records fetched across a (re)assignment may predate its seek: read them again."""
+        for tp in fetched:
+            position = self.next.get((tp.topic, tp.partition))
+            if position is not None:
+                consumer.seek(tp, position)
+
+    def _add(self, fetched: Iterable[tuple[TopicPartition, list[Any]]]) -> None:
+        batch = self.batch
+        for tp, records in fetched:
+            key = (tp.topic, tp.partition)
+            if key not in self.stored:
+                continue  # no longer ours
+            source = self.sources.get(tp.topic) or event_type_of_topic(
+                self.config.topic_prefix, tp.topic
+            )
+            if source is None:
+                continue
+            expected = self.next.get(key)
+            for rec in records:
+                if expected is not None and rec.offset < expected:
+                    continue  # already in this batch or in the warehouse
+                batch.add(
+                    source,
+                    tp.topic,
+                    tp.partition,
+                    rec.offset,
+                    rec.timestamp,
+                    rec.key,
+                    rec.value,
+                    dict(rec.headers),
+                )
+                expected = rec.offset + 1
+            self.next[key] = expected
+
+    async def _flush(self, consumer: AIOKafkaConsumer | None, once: bool = False) -> None:
+        """Write the batch with its offsets; on a stale offset, drop it and seek again."""
+        batch = self.batch
+        if not batch.records:
+            return
+        expected = {tp: self.stored.get(tp) for tp in batch.offsets}
+        started = time.monotonic()
+        paused = False
+        try:
+            if once:
+                await self._call(self.target.write, self.options.group, batch, expected)
+            else:
+                if consumer is not None and consumer.assignment():
+                    # while the warehouse is slow or down, fetch no further
+                    consumer.pause(*consumer.assignment())
+                    paused = True
+                await self._retrying(
+                    "write", self.target.write, self.options.group, batch, expected
+                )
+        except StaleOffsets as exc:
+            log.warning("dropped a batch of %d records: %s", batch.records, exc)
+            self.batch = Batch(self.options.limits)
+            if consumer is not None:
+                await self._seek_stored(consumer, [TopicPartition(*tp) for tp in self.stored])
+            return
+        finally:
+            if paused and consumer is not None:
+                consumer.resume(*consumer.assignment())
+        self._committed(batch, time.monotonic() - started)
+        self.batch = Batch(self.options.limits)
+        if consumer is not None:
+            await self._commit_to_kafka(consumer, batch.offsets)
+
+    def _committed(self, batch: Batch, seconds: float) -> None:
+        self.stored.update(batch.offsets)
+        self.loaded += batch.records
+        self.rows += batch.row_count
+        m = self.metrics
+        m.batch_seconds.observe(seconds)
+        for topic, n in batch.events.items():
+            if n:
+                m.events.labels(topic).inc(n)
+        for topic, n in batch.errors.items():
+            m.events.labels(topic).inc(n)
+            m.load_errors.labels(topic).inc(n)
+        for table, n in batch.rows_per_table().items():
+            m.rows.labels(table).inc(n)
+        now_ms = time.time() * 1000
+        observe = m.freshness.observe
+        for ts in batch.timestamps:
+            observe(max(0.0, now_ms - ts) / 1000)
+
+    async def _commit_to_kafka(self, consumer: AIOKafkaConsumer, offsets: dict[TP, int]) -> None:
+        """Informational only (lag tools read it); the warehouse's offsets decide."""
+        mine = consumer.assignment()
+        commit = {
+            TopicPartition(*tp): OffsetAndMetadata(off, "")
+            for tp, off in offsets.items()
+            if TopicPartition(*tp) in mine
+        }
+        if not commit:
+            return
+        try:
+            await asyncio.wait_for(consumer.commit(commit), 5)
+        except (KafkaError, TimeoutError) as exc:
+            log.debug("Kafka offset commit skipped: %r", exc)
+
+    async def _caught_up(self) -> bool:
+        if self.batch.records or time.monotonic() - self._last_check < 0.5:
+            return False
+        self._last_check = time.monotonic()
+        stored = await self._retrying("offsets", self.target.offsets, self.options.group)
+        return all(stored.get(tp, self.begins[tp]) >= end for tp, end in self.ends.items())
+
+    # -- rebalances ---------------------------------------------------------------------
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:
+            if self.batch.records:
+                try:  # one attempt: whoever gets the partitions resumes from the warehouse
+                    await self._flush(None, once=True)
+                except Exception as exc:
+                    log.warning("batch not written before a rebalance (reloaded later): %s", exc)
+            self.batch = Batch(self.options.limits)
+            for tp in revoked:
+                self.stored.pop((tp.topic, tp.partition), None)
+                self.next.pop((tp.topic, tp.partition), None)
+            self.generation += 1
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self._lock:
+            if self._consumer is not None:
+                await self._seek_stored(self._consumer, list(assigned))
+            log.info("assigned %d partitions", len(assigned))
+
+    async def _seek_stored(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+        """Seek to the offsets the warehouse holds; the beginning where it holds none."""
+        stored = await self._retrying("offsets", self.target.offsets, self.options.group)
+        fresh = [tp for tp in tps if (tp.topic, tp.partition) not in stored]
+        begins = await consumer.beginning_offsets(fresh) if fresh else {}
+        self.batch = Batch(self.options.limits)
+        self.generation += 1
+        for tp in tps:
+            key = (tp.topic, tp.partition)
+            self.stored[key] = stored.get(key)
+            position = stored.get(key, begins.get(tp))
+            self.next[key] = position
+            if position is not None:
+                consumer.seek(tp, position)
+
+    # -- lag and shutdown ---------------------------------------------------------------
+    def lag(self) -> dict[str, int]:
+        """Records not yet loaded, per topic, over the assigned partitions."""
+        per_topic: dict[str, int] = {}
+        consumer = self._consumer
+        if consumer is None:
+            return per_topic
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            position = self.stored.get((tp.topic, tp.partition))
+            behind = high - (position if position is not None else 0)
+            per_topic[tp.topic] = per_topic.get(tp.topic, 0) + max(0, behind)
+        return per_topic
+
+    async def _shutdown(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            async with self._lock:
+                if self.batch.records:
+                    try:
+                        await self._flush(None, once=True)
+                    except Exception as exc:
+                        log.warning("last batch not written (it is reloaded next time): %s", exc)
+        finally:
+            await consumer.stop()
+            await self._call(self.target.close)
+            self._executor.shutdown(wait=True)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.loader.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.loader.on_assigned(assigned)

@@ -1,0 +1,87 @@
+"""Versioned schema migrations, applied by the loader itself at every start.
+
+Each migration runs once, recorded in ``plug_schema_migrations``; the view statements
+(``views.py``) run after them every time, since they are idempotent. The target runs
+``apply`` inside one transaction (on PostgreSQL under an advisory lock, so two loaders
+starting together migrate once). A later schema change is a new migration appended
+here, written with ``IF NOT EXISTS`` (``ALTER TABLE ... ADD COLUMN IF NOT EXISTS``) since
+version 1 creates the tables as ``tables.py`` describes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pipeline.errors import WarehouseError
+from pipeline.warehouse import views
+from pipeline.warehouse.sql import TYPES, Dialect, create_table, q
+from pipeline.warehouse.tables import LOADED_TABLES, MIGRATIONS_TABLE, OFFSETS_TABLE
+
+
+class Session(Protocol):
+    """The little a migration needs of a connection; ``?`` marks a parameter."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: Callable[[Dialect], list[str]]
+
+
+def _offsets_table(dialect: Dialect) -> str:
+    t = TYPES[dialect]
+    return (
+        f"CREATE TABLE IF NOT EXISTS {OFFSETS_TABLE} (group_name {t['text']} NOT NULL, "
+        f"topic {t['text']} NOT NULL, {q('partition')} {t['int']} NOT NULL, "
+        f"next_offset {t['bigint']} NOT NULL, updated_at {t['ts']} NOT NULL, "
+        f"PRIMARY KEY (group_name, topic, {q('partition')}))"
+    )
+
+
+def _v1(dialect: Dialect) -> list[str]:
+    return [_offsets_table(dialect), *(create_table(t, dialect) for t in LOADED_TABLES)]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "the warehouse contract: event, child, dead-letter and bookkeeping tables", _v1),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+def apply(session: Session) -> list[int]:
+    """Apply what is missing, then the views; the versions applied now."""
+    t = TYPES[session.dialect]
+    session.execute(
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version {t['int']} PRIMARY KEY, "
+        f"name {t['text']} NOT NULL, applied_at {t['ts']} NOT NULL)"
+    )
+    applied = {row[0] for row in session.query(f"SELECT version FROM {MIGRATIONS_TABLE}")}
+    if applied and max(applied) > LATEST:
+        raise WarehouseError(
+            f"the warehouse is at schema version {max(applied)}, newer than this loader's "
+            f"{LATEST}: upgrade plug-pipeline"
+        )
+    done = []
+    for migration in MIGRATIONS:
+        if migration.version in applied:
+            continue
+        for statement in migration.statements(session.dialect):
+            session.execute(statement)
+        session.execute(
+            f"INSERT INTO {MIGRATIONS_TABLE} (version, name, applied_at) VALUES (?, ?, now())",
+            (migration.version, migration.name),
+        )
+        done.append(migration.version)
+    for statement in views.statements(session.dialect):
+        session.execute(statement)
+    return done

@@ -1,0 +1,160 @@
+"""The server target: PostgreSQL through psycopg 3.
+
+Each table's rows are streamed with ``COPY`` into a session-local staging table, then
+inserted if absent from there; rows and offsets commit together. A lost connection
+raises ``WarehouseUnavailable`` and the next call reconnects, so the loader can retry
+the same batch once the server is back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+
+from pipeline.errors import WarehouseError, WarehouseUnavailable
+from pipeline.warehouse import migrations, target
+from pipeline.warehouse.batch import TP, Batch
+from pipeline.warehouse.rows import Row
+from pipeline.warehouse.sql import Dialect, create_staging, insert_if_absent, q, staging_name
+from pipeline.warehouse.tables import LOADED_TABLES
+
+T = TypeVar("T")
+# Serialises migrations of loaders that start together (an arbitrary constant: "plug").
+_MIGRATION_LOCK = 0x706C7567
+_CONNECT_TIMEOUT_S = 5
+
+
+def _masked(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def _without_nul(row: Row) -> Row:
+    """PostgreSQL text and jsonb cannot hold U+0000: it becomes U+FFFD."""
+    return tuple(
+        v.replace("\x00", "\ufffd").replace("\\u0000", "\\ufffd") if isinstance(v, str) else v
+        for v in row
+    )
+
+
+class PostgresTarget:
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._copies = {
+            t: f"COPY {q(staging_name(t))} ({', '.join(q(c) for c in t.column_names)}) FROM STDIN"
+            for t in LOADED_TABLES
+        }
+        self._inserts = {
+            t: insert_if_absent(t, q(staging_name(t)), "postgresql") for t in LOADED_TABLES
+        }
+
+    def describe(self) -> str:
+        return _masked(self.url)
+
+    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        conn = psycopg.connect(
+            self.url,
+            autocommit=True,
+            connect_timeout=_CONNECT_TIMEOUT_S,
+            options="-c TimeZone=UTC",
+            application_name="plug-pipeline load",
+        )
+        # session-local staging tables; ON COMMIT DELETE ROWS empties them after each batch
+        for table in LOADED_TABLES:
+            conn.execute(create_staging(table, "postgresql").encode())
+        self._conn = conn
+        return conn
+
+    def _run(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], T]) -> T:
+        """Run ``work`` in one transaction, turning a lost server into WarehouseUnavailable."""
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                return work(conn)
+        except psycopg.OperationalError as exc:
+            self._drop()
+            raise WarehouseUnavailable(f"PostgreSQL: {exc}".strip()) from exc
+        except psycopg.Error as exc:
+            if self._conn is not None and self._conn.closed:
+                self._drop()
+                raise WarehouseUnavailable(f"PostgreSQL: {exc}".strip()) from exc
+            raise WarehouseError(f"PostgreSQL refused the batch: {exc}".strip()) from exc
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def migrate(self) -> list[int]:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[int]:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            return migrations.apply(_Session(conn))
+
+        return self._run(work)
+
+    def offsets(self, group: str) -> dict[TP, int]:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[TP, int]:
+            rows = _Session(conn).query(target.OFFSETS_QUERY, (group,))
+            return {(topic, partition): offset for topic, partition, offset in rows}
+
+        return self._run(work)
+
+    def write(self, group: str, batch: Batch, expected: Mapping[TP, int | None]) -> None:
+        try:
+            self._run(lambda conn: self._write(conn, group, batch, expected, clean=False))
+        except WarehouseError as exc:
+            if not isinstance(exc.__cause__, psycopg.errors.DataError) or isinstance(
+                exc, WarehouseUnavailable
+            ):
+                raise
+            # a NUL character somewhere in the batch: write it again without them
+            self._run(lambda conn: self._write(conn, group, batch, expected, clean=True))
+
+    def _write(
+        self,
+        conn: psycopg.Connection[tuple[Any, ...]],
+        group: str,
+        batch: Batch,
+        expected: Mapping[TP, int | None],
+        clean: bool,
+    ) -> None:
+        session = _Session(conn)
+        with conn.cursor() as cur:
+            for table, rows in batch.rows.items():
+                with cur.copy(self._copies[table]) as copy:
+                    for row in rows:
+                        copy.write_row(_without_nul(row) if clean else row)
+                cur.execute(self._inserts[table])
+        target.move_offsets(session, group, batch.offsets, expected)
+
+    def close(self) -> None:
+        self._drop()
+
+
+class _Session:
+    """migrations.Session and target.Session over one connection; ``?`` -> ``%s``."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        if params:
+            self._conn.execute(sql.replace("?", "%s").encode(), params)
+        else:
+            self._conn.execute(sql.encode())
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._conn.execute(sql.replace("?", "%s").encode(), params or None)
+        return cur.fetchall()
+
+    def changed(self, sql: str, params: Sequence[Any]) -> int:
+        return self._conn.execute(sql.replace("?", "%s").encode(), params).rowcount

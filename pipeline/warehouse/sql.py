@@ -1,0 +1,88 @@
+"""SQL text for both dialects, derived from ``tables.py``: DDL, staging, insert-if-absent.
+
+Rows are staged with times as epoch milliseconds and JSON as text; the insert from the
+staging relation into the table converts them. A time outside years 1..9999 (a sender's
+bug) becomes null instead of failing the whole batch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pipeline.warehouse.tables import Column, Kind, Table
+
+Dialect = Literal["duckdb", "postgresql"]
+
+TYPES: dict[Dialect, dict[Kind, str]] = {
+    "duckdb": {
+        "text": "VARCHAR",
+        "bigint": "BIGINT",
+        "int": "INTEGER",
+        "bool": "BOOLEAN",
+        "ts": "TIMESTAMPTZ",
+        "json": "JSON",
+        "bytes": "BLOB",
+    },
+    "postgresql": {
+        "text": "text",
+        "bigint": "bigint",
+        "int": "integer",
+        "bool": "boolean",
+        "ts": "timestamptz",
+        "json": "jsonb",
+        "bytes": "bytea",
+    },
+}
+# How a column travels before the final insert converts it.
+STAGED: dict[Kind, Kind] = {"ts": "bigint", "json": "text"}
+
+_MIN_MS, _MAX_MS = -62135596800000, 253402300799999  # 0001-01-01 .. 9999-12-31 UTC
+
+
+def q(name: str) -> str:
+    """A quoted identifier: ``offset`` and ``partition`` are reserved words."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_table(table: Table, dialect: Dialect) -> str:
+    types = TYPES[dialect]
+    columns = [f"{q(c.name)} {types[c.kind]}" for c in table.columns]
+    key = ", ".join(q(k) for k in table.key)
+    return f"CREATE TABLE IF NOT EXISTS {q(table.name)} ({', '.join(columns)}, PRIMARY KEY ({key}))"
+
+
+def staging_name(table: Table) -> str:
+    return f"plug_stage_{table.name}"
+
+
+def create_staging(table: Table, dialect: Dialect) -> str:
+    """A session-local staging table (PostgreSQL), emptied at every commit."""
+    types = TYPES[dialect]
+    columns = ", ".join(f"{q(c.name)} {types[STAGED.get(c.kind, c.kind)]}" for c in table.columns)
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS {q(staging_name(table))} ({columns}) "
+        "ON COMMIT DELETE ROWS"
+    )
+
+
+def _convert(column: Column, dialect: Dialect) -> str:
+    name = q(column.name)
+    if column.kind == "ts":
+        in_range = f"{name} BETWEEN {_MIN_MS} AND {_MAX_MS}"
+        if dialect == "duckdb":
+            # epoch_ms gives a TIMESTAMP in UTC; the loader's session time zone is UTC
+            return f"CASE WHEN {in_range} THEN epoch_ms({name})::TIMESTAMPTZ END"
+        return f"CASE WHEN {in_range} THEN to_timestamp({name} / 1000.0) END"
+    if column.kind == "json":
+        return f"{name}::{TYPES[dialect]['json']}"
+    return name
+
+
+def insert_if_absent(table: Table, source: str, dialect: Dialect) -> str:
+    """Rows of ``source`` that are not in ``table`` yet (by its key); the rest are dropped."""
+    names = ", ".join(q(c.name) for c in table.columns)
+    values = ", ".join(_convert(c, dialect) for c in table.columns)
+    return (
+        f"INSERT INTO {q(table.name)} ({names}) SELECT {values} FROM {source} "
+        "ON CONFLICT DO NOTHING"
+    )

@@ -1,0 +1,112 @@
+"""The target seam: what the loader asks of a warehouse, and the parts both targets share.
+
+A target writes one batch's rows and moves its partitions' offsets in one transaction;
+the offset move checks the offset the loader expected to find, so a stale loader (one
+that lost the partition, or that retries a write which had in fact committed) raises
+``StaleOffsets`` and writes nothing. ``open_target`` picks the target from the address;
+``write_records`` writes ingress records without Kafka (for tests of the views).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from pipeline.consume.decode import event_type_of_header
+from pipeline.errors import StaleOffsets
+from pipeline.record import Record
+from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Source
+from pipeline.warehouse.sql import Dialect, q
+from pipeline.warehouse.tables import OFFSETS_TABLE
+
+
+class Target(Protocol):
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def describe(self) -> str:
+        """Where it writes, without secrets."""
+        ...
+
+    def migrate(self) -> list[int]:
+        """Create or migrate the tables, then (re)create the views; the versions applied."""
+        ...
+
+    def offsets(self, group: str) -> dict[TP, int]:
+        """The next offset to load of every partition the group has loaded from."""
+        ...
+
+    def write(self, group: str, batch: Batch, expected: Mapping[TP, int | None]) -> None:
+        """Rows and offsets in one transaction; ``expected`` is each partition's stored
+        offset as the loader knows it (None: no row yet)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Session(Protocol):
+    def changed(self, sql: str, params: Sequence[Any]) -> int:
+        """Execute; the number of rows inserted or updated."""
+        ...
+
+
+def move_offsets(
+    session: Session, group: str, offsets: Mapping[TP, int], expected: Mapping[TP, int | None]
+) -> None:
+    """Each partition's offset from what the loader expected to what it has now loaded."""
+    for (topic, partition), new in offsets.items():
+        old = expected.get((topic, partition))
+        if old is None:
+            changed = session.changed(
+                f"INSERT INTO {OFFSETS_TABLE} (group_name, topic, {q('partition')}, next_offset, "
+                "updated_at) VALUES (?, ?, ?, ?, now()) ON CONFLICT DO NOTHING",
+                (group, topic, partition, new),
+            )
+        else:
+            changed = session.changed(
+                f"UPDATE {OFFSETS_TABLE} SET next_offset = ?, updated_at = now() "
+                f"WHERE group_name = ? AND topic = ? AND {q('partition')} = ? AND next_offset = ?",
+                (new, group, topic, partition, old),
+            )
+        if changed != 1:
+            raise StaleOffsets(
+                f"{topic}[{partition}]: the warehouse no longer holds offset {old} for group "
+                f"{group!r}; another loader moved it on"
+            )
+
+
+OFFSETS_QUERY = (
+    f"SELECT topic, {q('partition')}, next_offset FROM {OFFSETS_TABLE} WHERE group_name = ?"
+)
+
+
+def open_target(where: str) -> Target:
+    """A ``postgresql://`` URL, or else a DuckDB file path."""
+    if where.startswith(("postgresql://", "postgres://")):
+        from pipeline.warehouse.postgres import PostgresTarget
+
+        return PostgresTarget(where)
+    from pipeline.warehouse.duckdb import DuckDBTarget
+
+    return DuckDBTarget(where)
+
+
+def write_records(target: Target, records: Iterable[Record]) -> Batch:
+    """Write ingress records (events and dead letters) as the loader would, without Kafka
+    and without moving any offset. Each record counts as offset n of partition 0."""
+    batch = Batch()
+    for offset, record in enumerate(records):
+        headers = dict(record.headers)
+        source: Source | None
+        if "error-reason" in headers:
+            source = DEADLETTER
+        elif "event-type" in headers:
+            source = event_type_of_header(headers["event-type"])
+        else:
+            source = RAW
+        if source is None:
+            raise ValueError(f"record {record.event_id}: unknown event type")
+        batch.add(source, record.topic, 0, offset, 0, record.key, record.value, headers)
+    batch.offsets.clear()
+    target.write("", batch, {})
+    return batch

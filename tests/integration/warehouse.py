@@ -1,0 +1,141 @@
+"""Helpers of the warehouse tests: records built by the ingress's own code, a fast
+producer (librdkafka), the loader as a subprocess, and read-back of both targets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import orjson
+import psycopg
+from confluent_kafka import Producer
+
+from pipeline import ingest
+from pipeline.errors import Malformed
+from pipeline.record import Record
+from pipeline.simulate.generator import Generator
+from pipeline.webhooks import Webhook, all_topics
+from tests.conftest import corpus_files
+from tests.integration import kafka
+
+PG_URL = os.environ.get("PLUG_PIPELINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:55432/plug")
+RECEIVED_AT = 1_760_000_000_000
+
+
+def record_for(webhook: Webhook, body: bytes, prefix: str, tenant: str = "acme") -> Record:
+    """What the ingress publishes for this body: its event, or its dead letter."""
+    try:
+        return ingest.ingest(webhook, tenant, body, RECEIVED_AT, prefix)
+    except Malformed as exc:
+        return ingest.deadletter(webhook, tenant, body, RECEIVED_AT, prefix, exc)
+
+
+def fixture_records(prefix: str) -> list[Record]:
+    """Every documentation payload, the quirky ones included, plus bodies that dead-letter."""
+    records = [record_for(Webhook(p.parent.name), p.read_bytes(), prefix) for p in corpus_files()]
+    records += [
+        record_for(Webhook.RECEIVE_MESSAGE, b"{not json", prefix),
+        record_for(Webhook.MESSAGE_STATUS, b'{"status": 7}', prefix),
+    ]
+    return records
+
+
+def simulated_records(prefix: str, n: int, seed: int = 7) -> list[Record]:
+    return [record_for(w, body, prefix) for w, body in Generator(seed).take(n)]
+
+
+def undecodable(prefix: str, suffix: str, n: int) -> list[Record]:
+    """Records on an event topic that are not envelopes: they go to plug_load_errors."""
+    return [
+        Record(f"{prefix}.{suffix}", b"k", b"\xff not an envelope %d" % i, [], uuid.uuid4().hex)
+        for i in range(n)
+    ]
+
+
+def new_topics(partitions: int = 3, bootstrap: str = kafka.BOOTSTRAP) -> str:
+    prefix = f"wh{uuid.uuid4().hex[:8]}"
+    kafka.create_topics(all_topics(prefix), partitions=partitions, bootstrap=bootstrap)
+    return prefix
+
+
+def produce(records: Iterable[Record], bootstrap: str = kafka.BOOTSTRAP) -> int:
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True}
+    )
+    n = 0
+    for r in records:
+        while True:
+            try:
+                producer.produce(r.topic, r.value, r.key, headers=r.headers)
+                break
+            except BufferError:
+                producer.poll(0.1)  # the local queue is full: let deliveries drain it
+        n += 1
+    assert producer.flush(60) == 0, "records left undelivered"
+    return n
+
+
+def loader_command(prefix: str, target: str, *args: str) -> list[str]:
+    return [
+        sys.executable, "-m", "pipeline", "load", "--to", target, "--topic-prefix", prefix, *args,
+    ]  # fmt: skip
+
+
+def load(
+    prefix: str,
+    target: str,
+    *args: str,
+    bootstrap: str = kafka.BOOTSTRAP,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """``plug-pipeline load --until-caught-up``, which must exit 0."""
+    result = subprocess.run(
+        loader_command(prefix, target, "--until-caught-up", *args),
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@contextmanager
+def pg_database(base_url: str = PG_URL) -> Iterator[str]:
+    """A database of the test's own on the local PostgreSQL; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    url = base_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)".encode())
+
+
+def query(target: str, sql: str) -> list[tuple[object, ...]]:
+    """Read back with a client of the test's own (the loader has exited or is elsewhere)."""
+    if target.startswith("postgresql://"):
+        with psycopg.connect(target) as conn:
+            return conn.execute(sql.encode()).fetchall()
+    with duckdb.connect(target, read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def event_ids_by_topic(records: Iterable[kafka.Record]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for r in records:
+        found.setdefault(r.topic, set()).add(orjson.loads(r.value)["event_id"])
+    return found
+
+
+def duckdb_path(tmp: Path) -> str:
+    return str(tmp / "plug.duckdb")
