@@ -47,7 +47,7 @@ class Batch:
     limits: Limits = field(default_factory=Limits)
     rows: dict[t.Table, list[r.Row]] = field(default_factory=dict)
     offsets: dict[TP, int] = field(default_factory=dict)  # next offset to read, per partition
-    events: Counter[str] = field(default_factory=Counter)  # records loaded, per topic
+    events: Counter[str] = field(default_factory=Counter)  # records, per topic
     errors: Counter[str] = field(default_factory=Counter)  # load errors, per topic
     timestamps: list[int] = field(default_factory=list)  # Kafka append times (ms)
     records: int = 0
@@ -55,6 +55,7 @@ class Batch:
     row_count: int = 0
     opened: float = field(default_factory=time.monotonic)
     _event_ids: set[str] = field(default_factory=set)
+    _closed_at: float = 0.0
 
     def add(
         self,
@@ -122,7 +123,6 @@ class Batch:
         key: bytes | None,
         value: bytes | None,
     ) -> None:
-        self.events[topic] -= 1
         self.errors[topic] += 1
         row = r.load_error_row(topic, partition, offset, reason, error, timestamp_ms, key, value)
         self._put(t.LOAD_ERRORS, row)
@@ -133,6 +133,14 @@ class Batch:
             rows = self.rows[table] = []
         rows.append(row)
         self.row_count += 1
+
+    @property
+    def closed_at(self) -> float:
+        """Wall-clock time the batch was handed to the writer (set by ``close``)."""
+        return self._closed_at
+
+    def close(self) -> None:
+        self._closed_at = time.time()
 
     def full(self) -> bool:
         return self.row_count >= self.limits.rows or self.size >= self.limits.bytes

@@ -57,6 +57,10 @@ class DuckDBTarget:
             raise WarehouseUnavailable(f"cannot open {path}: {exc}") from exc
         # epoch_ms(...)::TIMESTAMPTZ reads the time as UTC only in a UTC session
         self._con.execute("SET TimeZone = 'UTC'")
+        # A checkpoint rewrites the key indexes; at DuckDB's default (a 16 MB WAL) a busy
+        # loader checkpoints every few batches. Larger WAL, fewer checkpoints; a restart
+        # after a crash replays at most this much.
+        self._con.execute("SET checkpoint_threshold = '256MB'")
         self._inserts = {t: insert_if_absent(t, _STAGING, "duckdb") for t in LOADED_TABLES}
 
     def describe(self) -> str:

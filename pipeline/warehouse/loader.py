@@ -84,6 +84,7 @@ class Loader:
         self._stop = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="warehouse")
         self._consumer: AIOKafkaConsumer | None = None
+        self._inflight: _Write | None = None
         self._last_check = 0.0
         self._lag_at = 0.0
 
@@ -184,7 +185,10 @@ class Loader:
                 else:
                     self._refetch(consumer, fetched)
                 if self.batch.full() or (self.batch.records and self.batch.due_in() == 0):
-                    await self._flush(consumer)
+                    await self._drain(consumer)
+                    self._submit()
+                elif self._inflight is not None and self._inflight.future.done():
+                    await self._drain(consumer)
             if time.monotonic() - self._lag_at >= 1:
                 self._lag_at = time.monotonic()
                 for topic, n in self.lag().items():
@@ -230,54 +234,85 @@ class Loader:
                 expected = rec.offset + 1
             self.next[key] = expected
 
-    async def _flush(self, consumer: AIOKafkaConsumer | None, once: bool = False) -> None:
-        """Write the batch with its offsets; on a stale offset, drop it and seek again."""
-        batch = self.batch
+    def _submit(self) -> None:
+        """Start writing the batch; the next one fills meanwhile. One write at a time."""
+        assert self._inflight is None
+        batch, self.batch = self.batch, Batch(self.options.limits)
         if not batch.records:
             return
         expected = {tp: self.stored.get(tp) for tp in batch.offsets}
-        started = time.monotonic()
+        batch.close()
+        self._inflight = _Write(batch, expected, self._start_write(batch, expected))
+
+    def _start_write(self, batch: Batch, expected: dict[TP, int | None]) -> asyncio.Future[float]:
+        return asyncio.get_running_loop().run_in_executor(
+            self._executor, self._write, batch, expected
+        )
+
+    def _write(self, batch: Batch, expected: dict[TP, int | None]) -> float:
+        """On the target's thread: the write, and when it committed (for freshness)."""
+        self.target.write(self.options.group, batch, expected)
+        return time.time()
+
+    async def _drain(self, consumer: AIOKafkaConsumer | None, once: bool = False) -> None:
+        """Wait for the write in flight; retried while the warehouse is unavailable (unless
+        ``once``); on a stale offset it and the batch after it are dropped, and the
+        partitions seek to the warehouse's offsets again."""
+        write = self._inflight
+        if write is None:
+            return
         paused = False
+        if consumer is not None and not write.future.done() and consumer.assignment():
+            # the next batch is full while this one is still being written: fetch no further
+            consumer.pause(*consumer.assignment())
+            paused = True
+        delay = _RETRY_MIN_S
         try:
-            if once:
-                await self._call(self.target.write, self.options.group, batch, expected)
-            else:
-                if consumer is not None and consumer.assignment():
-                    # while the warehouse is slow or down, fetch no further
-                    consumer.pause(*consumer.assignment())
-                    paused = True
-                await self._retrying(
-                    "write", self.target.write, self.options.group, batch, expected
-                )
+            while True:
+                try:
+                    committed_at = await write.future
+                    break
+                except WarehouseUnavailable as exc:
+                    if once or self._stop.is_set():
+                        raise
+                    self.metrics.retries.inc()
+                    log.warning("warehouse unavailable, retrying in %.1fs: %s", delay, exc)
+                    await self._sleep(delay)
+                    delay = min(delay * 2, _RETRY_MAX_S)
+                    write.future = self._start_write(write.batch, write.expected)
         except StaleOffsets as exc:
-            log.warning("dropped a batch of %d records: %s", batch.records, exc)
+            log.warning("dropped %d records to reload them: %s", write.batch.records, exc)
             self.batch = Batch(self.options.limits)
             if consumer is not None:
                 await self._seek_stored(consumer, [TopicPartition(*tp) for tp in self.stored])
             return
         finally:
+            self._inflight = None
             if paused and consumer is not None:
                 consumer.resume(*consumer.assignment())
-        self._committed(batch, time.monotonic() - started)
-        self.batch = Batch(self.options.limits)
+        self._committed(write.batch, committed_at)
         if consumer is not None:
-            await self._commit_to_kafka(consumer, batch.offsets)
+            await self._commit_to_kafka(consumer, write.batch.offsets)
 
-    def _committed(self, batch: Batch, seconds: float) -> None:
+    async def _flush(self, consumer: AIOKafkaConsumer | None, once: bool = False) -> None:
+        """Write everything held, and wait for it."""
+        await self._drain(consumer, once)
+        self._submit()
+        await self._drain(consumer, once)
+
+    def _committed(self, batch: Batch, committed_at: float) -> None:
         self.stored.update(batch.offsets)
         self.loaded += batch.records
         self.rows += batch.row_count
         m = self.metrics
-        m.batch_seconds.observe(seconds)
+        m.batch_seconds.observe(committed_at - batch.closed_at)
         for topic, n in batch.events.items():
-            if n:
-                m.events.labels(topic).inc(n)
-        for topic, n in batch.errors.items():
             m.events.labels(topic).inc(n)
+        for topic, n in batch.errors.items():
             m.load_errors.labels(topic).inc(n)
         for table, n in batch.rows_per_table().items():
             m.rows.labels(table).inc(n)
-        now_ms = time.time() * 1000
+        now_ms = committed_at * 1000
         observe = m.freshness.observe
         for ts in batch.timestamps:
             observe(max(0.0, now_ms - ts) / 1000)
@@ -298,7 +333,7 @@ class Loader:
             log.debug("Kafka offset commit skipped: %r", exc)
 
     async def _caught_up(self) -> bool:
-        if self.batch.records or time.monotonic() - self._last_check < 0.5:
+        if self.batch.records or self._inflight or time.monotonic() - self._last_check < 0.5:
             return False
         self._last_check = time.monotonic()
         stored = await self._retrying("offsets", self.target.offsets, self.options.group)
@@ -307,7 +342,7 @@ class Loader:
     # -- rebalances ---------------------------------------------------------------------
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
-            if self.batch.records:
+            if self.batch.records or self._inflight:
                 try:  # one attempt: whoever gets the partitions resumes from the warehouse
                     await self._flush(None, once=True)
                 except Exception as exc:
@@ -358,7 +393,7 @@ class Loader:
     async def _shutdown(self, consumer: AIOKafkaConsumer) -> None:
         try:
             async with self._lock:
-                if self.batch.records:
+                if self.batch.records or self._inflight:
                     try:
                         await self._flush(None, once=True)
                     except Exception as exc:
@@ -367,6 +402,15 @@ class Loader:
             await consumer.stop()
             await self._call(self.target.close)
             self._executor.shutdown(wait=True)
+
+
+@dataclass
+class _Write:
+    """The write in flight: its batch, the offsets it expects, and its future."""
+
+    batch: Batch
+    expected: dict[TP, int | None]
+    future: asyncio.Future[float]
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

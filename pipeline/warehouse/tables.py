@@ -20,7 +20,8 @@ class Column:
     kind: Kind
 
 
-@dataclass(frozen=True)
+# eq=False: a table is itself (identity hash), and batches key their rows by it cheaply
+@dataclass(frozen=True, eq=False)
 class Table:
     name: str
     columns: tuple[Column, ...]

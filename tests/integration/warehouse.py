@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import orjson
 import psycopg
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from pipeline import ingest
 from pipeline.errors import Malformed
@@ -135,6 +135,23 @@ def event_ids_by_topic(records: Iterable[kafka.Record]) -> dict[str, set[str]]:
     for r in records:
         found.setdefault(r.topic, set()).add(orjson.loads(r.value)["event_id"])
     return found
+
+
+def read_everything(topics: list[str], bootstrap: str = kafka.BOOTSTRAP) -> list[kafka.Record]:
+    """Every record the topics hold now (their watermarks say how many)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "plug-pipeline-tests"})
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        total = 0
+        for topic in topics:
+            for p in metadata.topics[topic].partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                total += high - low
+    finally:
+        consumer.close()
+    records = kafka.read_all(topics, until=total, timeout_s=60, bootstrap=bootstrap)
+    assert len(records) == total, f"read {len(records)} of {total} records"
+    return records
 
 
 def duckdb_path(tmp: Path) -> str:

@@ -1,0 +1,199 @@
+"""``plug-pipeline load`` on the real broker into DuckDB and the real PostgreSQL: every
+event once, children equal to the event's lists, dead letters and undecodable records
+kept, and a second load changes nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from pipeline.webhooks import EventType
+from tests.conftest import TOKENS
+from tests.integration import kafka
+from tests.integration import warehouse as wh
+from tests.integration.conftest import Ingress
+
+TABLE_OF_TOPIC = {
+    "attendance.finished": "attendance_finished",
+    "attendance.started": "attendance_started",
+    "message.received": "message_received",
+    "message.sent": "message_sent",
+    "message.delivery-failed": "message_delivery_failed",
+    "message.status": "message_status",
+    "instance.disconnected": "instance_disconnected",
+}
+N_UNDECODABLE = 3
+N_REDELIVERED = 25
+
+
+def simulate(ingress: Ingress) -> None:
+    """Realistic traffic through the real ingress, as a user's first try would send it."""
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pipeline", "simulate", "--target", ingress.url,
+            "--tenant", "acme", "--rate", "400", "--duration", "2", "--seed", "23",
+        ],
+        env={**os.environ, "PLUG_PIPELINE_TOKENS": f"acme={TOKENS['acme']}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def topics(ingress: Ingress) -> tuple[str, list[kafka.Record]]:
+    """The ingress's topics after a simulate run, the corpus (quirky payloads included),
+    redeliveries and undecodable records; with everything they hold, read by librdkafka."""
+    simulate(ingress)
+    prefix = ingress.prefix
+    corpus = wh.fixture_records(prefix)
+    wh.produce(corpus)
+    wh.produce([r for r in corpus if "event-type" in dict(r.headers)][:N_REDELIVERED])
+    wh.produce(wh.undecodable(prefix, "message.sent", N_UNDECODABLE))
+    topics = [f"{prefix}.{suffix}" for suffix in [*TABLE_OF_TOPIC, "deadletter"]]
+    return prefix, wh.read_everything(topics)
+
+
+def target_for(kind: str, tmp: Path) -> Iterator[str]:
+    if kind == "duckdb":
+        yield wh.duckdb_path(tmp)
+    else:
+        with wh.pg_database() as url:
+            yield url
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from target_for(request.param, tmp_path)
+
+
+def counts(target: str) -> dict[str, int]:
+    tables = [*TABLE_OF_TOPIC.values(), "attendance_message", "attendance_category"]
+    tables += ["deadletter", "plug_load_errors", "raw_webhook", "plug_offsets"]
+    return {t: wh.query(target, f"SELECT count(*) FROM {t}")[0][0] for t in tables}  # type: ignore[misc]
+
+
+def test_every_event_is_loaded_once_with_its_children(
+    topics: tuple[str, list[kafka.Record]], target: str
+) -> None:
+    prefix, records = topics
+    wh.load(prefix, target)
+
+    values: dict[str, dict[str, Any]] = {}  # event_id -> envelope
+    by_topic: dict[str, set[str]] = {}
+    undecodable = 0
+    for r in records:
+        suffix = r.topic.removeprefix(prefix + ".")
+        if suffix == "deadletter":
+            continue
+        try:
+            envelope = orjson.loads(r.value)
+        except orjson.JSONDecodeError:
+            undecodable += 1
+            continue
+        values[envelope["event_id"]] = envelope
+        by_topic.setdefault(suffix, set()).add(envelope["event_id"])
+    assert undecodable == N_UNDECODABLE
+    assert len(by_topic) == len(TABLE_OF_TOPIC)  # every event type is exercised
+
+    for suffix, table in TABLE_OF_TOPIC.items():
+        rows = wh.query(target, f"SELECT event_id, count(*) FROM {table} GROUP BY event_id")
+        loaded = dict(rows)
+        assert set(loaded) == by_topic[suffix], table  # no gap, nothing extra
+        if table != "message_status":
+            assert set(loaded.values()) == {1}, table  # no duplicate
+
+    # children: the transcript, the categories, the ids of a status callback, in order
+    def children(table: str, column: str) -> dict[str, list[Any]]:
+        found: dict[str, list[Any]] = {}
+        for eid, value in wh.query(
+            target, f"SELECT event_id, {column} FROM {table} ORDER BY event_id, position"
+        ):
+            found.setdefault(str(eid), []).append(value)
+        return found
+
+    transcripts = children("attendance_message", "message_id")
+    categories = children("attendance_category", "category_name")
+    statuses = children("message_status", "message_id")
+    for suffix in ("attendance.finished", "attendance.started"):
+        for eid in by_topic[suffix]:
+            messages = values[eid]["data"]["messages"]
+            assert transcripts.get(eid, []) == [m["message_id"] for m in messages]
+    for eid in by_topic["attendance.finished"]:
+        wanted = [c["category_name"] for c in values[eid]["data"]["categories"]]
+        assert categories.get(eid, []) == wanted
+    for eid in by_topic["message.status"]:
+        assert statuses[eid] == (values[eid]["data"]["message_ids"] or [None])
+
+    found = counts(target)
+    deadletters = [r for r in records if r.topic.endswith(".deadletter")]
+    assert found["deadletter"] == len(deadletters) > 0
+    assert found["plug_load_errors"] == N_UNDECODABLE
+    errors = wh.query(target, "SELECT reason, value FROM plug_load_errors ORDER BY value")
+    assert {bytes(v) for _, v in errors} == {  # type: ignore[arg-type]
+        r.value for r in records if r.value.startswith(b"\xff")
+    }
+    stored = wh.query(target, 'SELECT topic, "partition", next_offset FROM plug_offsets')
+    offsets = {(t, p): o for t, p, o in stored}
+    ends = Counter[tuple[str, int]]()
+    for r in records:
+        ends[(r.topic, r.partition)] = max(ends[(r.topic, r.partition)], r.offset + 1)
+    assert offsets == dict(ends)
+
+    # the same topics again, same group and then a new one: nothing changes
+    wh.load(prefix, target)
+    assert counts(target) == found
+    wh.load(prefix, target, "--group", "second-pass")
+    again = counts(target)
+    assert {k: v for k, v in again.items() if k != "plug_offsets"} == {
+        k: v for k, v in found.items() if k != "plug_offsets"
+    }
+    assert again["plug_offsets"] == 2 * found["plug_offsets"]
+
+
+def test_typed_columns_and_data_json_match_the_event(
+    topics: tuple[str, list[kafka.Record]], tmp_path: Path
+) -> None:
+    """One event read back column by column; ``data`` is the event's data, whole."""
+    prefix, records = topics
+    target = wh.duckdb_path(tmp_path)
+    wh.load(prefix, target, "--include-raw")
+    finished = next(
+        orjson.loads(r.value)
+        for r in records
+        if r.topic.endswith(".attendance.finished") and b'"categories":[{' in r.value
+    )
+    data = finished["data"]
+    [row] = wh.query(
+        target,
+        "SELECT tenant, epoch_ms(received_at), attendance_number, customer_phone, department, "
+        "operator_report, epoch_ms(end_time), data::VARCHAR FROM attendance_finished "
+        f"WHERE event_id = '{finished['event_id']}'",
+    )
+    assert row[:7] == (
+        finished["tenant"],
+        finished["received_at"],
+        str(data["attendance_number"]),
+        data["customer"]["phone"],
+        data["department"],
+        data["operator_report"],
+        data["end_time"],
+    )
+    assert orjson.loads(str(row[7])) == data
+    raw = wh.read_everything([f"{prefix}.raw"])
+    loaded_raw = wh.query(target, "SELECT event_id, body FROM raw_webhook")
+    assert len(loaded_raw) == len(raw) > 0
+    assert {(str(e), bytes(b)) for e, b in loaded_raw} == {  # type: ignore[arg-type]
+        (r.event_id, r.value) for r in raw
+    }
+    assert finished["event_type"] == EventType.ATTENDANCE_FINISHED.value
