@@ -5,7 +5,8 @@
 #   pg-local.sh up [PORT]     initdb once, start on PORT (default 55432), create database `plug`;
 #                             prints the URL; a no-op when it already runs
 #   pg-local.sh stop          fast shutdown (data kept)
-#   pg-local.sh kill          SIGKILL the postmaster (fault injection)
+#   pg-local.sh crash         immediate shutdown: no checkpoint, WAL recovery at the next start,
+#                             as after a crash (fault injection)
 #   pg-local.sh clean         stop and delete $PG_RUN
 #   pg-local.sh url [PORT]    print the URL
 set -euo pipefail
@@ -101,18 +102,17 @@ stop() {
   as_pg "$(bindir)/pg_ctl" -D "$(data)" -m fast -w -t 60 stop >/dev/null
 }
 
-kill_server() {
-  [[ -f $(data)/postmaster.pid ]] || return 0
-  kill -9 "$(head -1 "$(data)/postmaster.pid")" 2>/dev/null || true
-  # the backends notice that the postmaster is gone and exit by themselves
+crash() {
+  running || return 0
+  as_pg "$(bindir)/pg_ctl" -D "$(data)" -m immediate -w -t 60 stop >/dev/null
 }
 
 cmd=${1:-}; shift || true
 case $cmd in
   up)    up "$@" ;;
   stop)  bindir >/dev/null && stop; true ;;
-  kill)  kill_server ;;
+  crash) crash ;;
   clean) bindir >/dev/null && stop; rm -rf "$PG_RUN" ;;
   url)   url "$@" ;;
-  *)     sed -n '2,10p' "$0"; exit 2 ;;
+  *)     sed -n '2,11p' "$0"; exit 2 ;;
 esac

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -156,3 +157,61 @@ def read_everything(topics: list[str], bootstrap: str = kafka.BOOTSTRAP) -> list
 
 def duckdb_path(tmp: Path) -> str:
     return str(tmp / "plug.duckdb")
+
+
+def start_loader(
+    prefix: str, target: str, log: Path, *args: str, bootstrap: str = kafka.BOOTSTRAP
+) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            loader_command(prefix, target, *args),
+            env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap},
+            stdout=out,
+            stderr=out,
+        )
+
+
+def loaded_records(target: str) -> int:
+    """Records the warehouse holds offsets for (0 before the first batch or the tables)."""
+    try:
+        rows = query(target, "SELECT coalesce(sum(next_offset), 0) FROM plug_offsets")
+    except (psycopg.Error, duckdb.Error):
+        return 0
+    return int(rows[0][0])  # type: ignore[call-overload]
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)  # polling: the loop ends on the condition itself
+
+
+def assert_exactly_once(prefix: str, target: str, bootstrap: str = kafka.BOOTSTRAP) -> int:
+    """Every event id on every event topic is in its table once; offsets at the ends."""
+    tables = {
+        "attendance.finished": "attendance_finished",
+        "attendance.started": "attendance_started",
+        "message.received": "message_received",
+        "message.sent": "message_sent",
+        "message.delivery-failed": "message_delivery_failed",
+        "instance.disconnected": "instance_disconnected",
+    }
+    records = read_everything([f"{prefix}.{s}" for s in tables], bootstrap)
+    wanted = event_ids_by_topic(records)
+    for suffix, table in tables.items():
+        ids = [str(eid) for (eid,) in query(target, f"SELECT event_id FROM {table}")]
+        assert len(ids) == len(set(ids)), f"{table}: duplicates"
+        assert set(ids) == wanted.get(f"{prefix}.{suffix}", set()), f"{table}: gap or extra"
+    status = read_everything([f"{prefix}.message.status"], bootstrap)
+    want_status = {
+        (e["event_id"], i)
+        for e in (orjson.loads(r.value) for r in status)
+        for i in range(max(1, len(e["data"]["message_ids"])))
+    }
+    got = query(target, "SELECT event_id, position FROM message_status")
+    assert len(got) == len(set(got)), "message_status: duplicates"
+    assert set(got) == want_status, "message_status: gap or extra"
+    assert query(target, "SELECT count(*) FROM plug_load_errors")[0][0] == 0
+    return len(records) + len(status)
