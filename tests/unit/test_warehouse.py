@@ -1,0 +1,143 @@
+"""The loader's pure parts (rows, batches) and the DuckDB target, which is embedded: real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pipeline import ingest
+from pipeline.consume.decode import decode_event
+from pipeline.errors import Malformed, StaleOffsets, WarehouseError
+from pipeline.record import Record
+from pipeline.warehouse import tables as t
+from pipeline.warehouse.batch import DEADLETTER, Batch, Limits
+from pipeline.warehouse.duckdb import DuckDBTarget
+from pipeline.warehouse.rows import event_rows
+from pipeline.warehouse.target import write_records
+from pipeline.webhooks import EventType, Webhook
+from tests.conftest import corpus_files
+
+PREFIX = "plug"
+
+
+def corpus_records() -> list[Record]:
+    records = []
+    for path in corpus_files():
+        webhook, body = Webhook(path.parent.name), path.read_bytes()
+        try:
+            records.append(ingest.ingest(webhook, "acme", body, 1_700_000_000_000, PREFIX))
+        except Malformed as exc:
+            records.append(ingest.deadletter(webhook, "acme", body, 0, PREFIX, exc))
+    return records
+
+
+def event_type(record: Record) -> EventType:
+    return EventType(dict(record.headers)["event-type"].decode())
+
+
+def test_every_event_gives_one_row_and_its_children() -> None:
+    for record in corpus_records():
+        envelope = orjson.loads(record.value)
+        data = envelope["data"]
+        event = decode_event(event_type(record), record.value)
+        rows = list(event_rows(event, orjson.dumps(data).decode()))
+        tables = [table for table, _ in rows]
+        own = [tb for tb in tables if tb in t.EVENT_TABLES]
+        if event_type(record) is EventType.MESSAGE_STATUS:
+            assert len(own) == max(1, len(data["message_ids"]))
+        else:
+            assert len(own) == 1
+        assert tables.count(t.ATTENDANCE_MESSAGE) == len(data.get("messages", []))
+        assert tables.count(t.ATTENDANCE_CATEGORY) == len(data.get("categories", []))
+        for table, row in rows:
+            assert len(row) == len(table.columns), table.name
+            assert row[0] == envelope["event_id"]
+
+
+def test_status_rows_follow_the_ids_and_keep_an_event_without_ids() -> None:
+    body = orjson.dumps(
+        {"type": "MessageStatusCallback", "status": "READ", "ids": ["a", "b"], "phone": "55"}
+    )
+    record = ingest.ingest(Webhook.MESSAGE_STATUS, "acme", body, 1, PREFIX)
+    event = decode_event(EventType.MESSAGE_STATUS, record.value)
+    ids = [row[4] for _, row in event_rows(event, "{}")]
+    assert ids == ["a", "b"]
+    empty = ingest.ingest(Webhook.MESSAGE_STATUS, "acme", body.replace(b'"a","b"', b""), 1, "")
+    event = decode_event(EventType.MESSAGE_STATUS, empty.value)
+    assert [row[3:5] for _, row in event_rows(event, "{}")] == [(0, None)]
+
+
+def add(batch: Batch, record: Record, offset: int) -> None:
+    headers = dict(record.headers)
+    source = DEADLETTER if "error-reason" in headers else event_type(record)
+    batch.add(source, record.topic, 0, offset, 1, record.key, record.value, headers)
+
+
+def test_a_batch_keeps_undecodable_records_and_drops_redeliveries() -> None:
+    record = corpus_records()[0]
+    batch = Batch()
+    add(batch, record, 10)
+    add(batch, record, 11)  # Plug sent it twice
+    batch.add(event_type(record), record.topic, 0, 12, 1, b"k", b"\xffnot json", {})
+    table = next(tb for tb in batch.rows if tb in t.EVENT_TABLES)
+    assert len(batch.rows[table]) == 1
+    [error] = batch.rows[t.LOAD_ERRORS]
+    assert error[:3] == (record.topic, 0, 12)
+    assert error[-1] == b"\xffnot json"
+    assert batch.offsets == {(record.topic, 0): 13}
+    assert batch.events[record.topic] == 3
+    assert batch.errors[record.topic] == 1
+
+
+def test_a_batch_is_full_on_rows_or_bytes() -> None:
+    records = corpus_records()
+    by_rows = Batch(Limits(rows=3))
+    for n, record in enumerate(records[:2]):
+        add(by_rows, record, n)
+    assert by_rows.full() == (by_rows.row_count >= 3)
+    by_bytes = Batch(Limits(bytes=10))
+    add(by_bytes, records[0], 0)
+    assert by_bytes.full()
+    assert Batch().due_in() == Limits().age_s
+
+
+def test_duckdb_migrates_once_and_loads_the_corpus(tmp_path: Path) -> None:
+    target = DuckDBTarget(str(tmp_path / "w.duckdb"))
+    assert target.migrate() == [1]
+    assert target.migrate() == []  # versioned: the second start applies nothing
+    records = corpus_records()
+    batch = write_records(target, records)
+    write_records(target, records)  # again: insert-if-absent
+    for table, rows in batch.rows.items():
+        [(count,)] = target.query(f"SELECT count(*) FROM {table.name}")
+        assert count == len(rows), table.name
+    assert target.offsets("any") == {}  # write_records moves no offset
+    target.close()
+
+
+def test_a_stale_offset_writes_nothing(tmp_path: Path) -> None:
+    target = DuckDBTarget(str(tmp_path / "w.duckdb"))
+    target.migrate()
+    record = corpus_records()[0]
+    first, second = Batch(), Batch()
+    add(first, record, 0)
+    add(second, record, 0)
+    target.write("g", first, {})
+    assert target.offsets("g") == {(record.topic, 0): 1}
+    with pytest.raises(StaleOffsets):
+        target.write("g", second, {})  # a loader that thinks the partition is new
+    with pytest.raises(StaleOffsets):
+        target.write("g", second, {(record.topic, 0): 5})  # or that is elsewhere
+    assert target.offsets("g") == {(record.topic, 0): 1}
+    target.close()
+
+
+def test_a_newer_warehouse_is_refused(tmp_path: Path) -> None:
+    target = DuckDBTarget(str(tmp_path / "w.duckdb"))
+    target.migrate()
+    target.execute("INSERT INTO plug_schema_migrations VALUES (99, 'future', now())")
+    with pytest.raises(WarehouseError, match="newer"):
+        target.migrate()
+    target.close()
