@@ -19,7 +19,7 @@ from pipeline.warehouse import migrations, target
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.rows import Row
 from pipeline.warehouse.sql import Dialect, insert_if_absent
-from pipeline.warehouse.tables import LOADED_TABLES, Kind, Table
+from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Kind, Table
 
 _ARROW: dict[Kind, pa.DataType] = {
     "text": pa.string(),
@@ -31,6 +31,7 @@ _ARROW: dict[Kind, pa.DataType] = {
     "bytes": pa.binary(),
 }
 _STAGING = "plug_staging"
+PARENTS = {BY_NAME[name] for t in LOADED_TABLES for name in t.parent}
 
 
 def arrow_table(table: Table, rows: Sequence[Row]) -> pa.Table:
@@ -87,15 +88,32 @@ class DuckDBTarget:
 
     def write(self, group: str, batch: Batch, expected: Mapping[TP, int | None]) -> None:
         def body() -> None:
+            inserted: dict[str, set[str]] = {}  # parent table -> event ids new in it
+            children = []
             for table, rows in batch.rows.items():
-                self._con.register(_STAGING, arrow_table(table, rows))
-                try:
-                    self._con.execute(self._inserts[table])
-                finally:
-                    self._con.unregister(_STAGING)
+                if table.parent:
+                    children.append((table, rows))
+                elif table in PARENTS:
+                    found = self._insert(table, rows, self._inserts[table] + " RETURNING event_id")
+                    inserted[table.name] = {eid for (eid,) in found}
+                else:
+                    self._insert(table, rows, self._inserts[table])
+            for table, rows in children:
+                # only the children of events that are new: the others are there already
+                new = set().union(*(inserted.get(p, set()) for p in table.parent))
+                fresh = [row for row in rows if row[0] in new]
+                if fresh:
+                    self._insert(table, fresh, self._inserts[table])
             target.move_offsets(self, group, batch.offsets, expected)
 
         self._in_transaction(body)
+
+    def _insert(self, table: Table, rows: Sequence[Row], sql: str) -> list[tuple[Any, ...]]:
+        self._con.register(_STAGING, arrow_table(table, rows))
+        try:
+            return self._con.execute(sql).fetchall()
+        finally:
+            self._con.unregister(_STAGING)
 
     def _in_transaction(self, body: Any) -> Any:
         self._con.begin()

@@ -44,11 +44,17 @@ def q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def indexed(table: Table, dialect: Dialect) -> bool:
+    """Whether the key is a constraint; DuckDB keeps a child's key by construction."""
+    return dialect == "postgresql" or not table.parent
+
+
 def create_table(table: Table, dialect: Dialect) -> str:
     types = TYPES[dialect]
     columns = [f"{q(c.name)} {types[c.kind]}" for c in table.columns]
-    key = ", ".join(q(k) for k in table.key)
-    return f"CREATE TABLE IF NOT EXISTS {q(table.name)} ({', '.join(columns)}, PRIMARY KEY ({key}))"
+    if indexed(table, dialect):
+        columns.append(f"PRIMARY KEY ({', '.join(q(k) for k in table.key)})")
+    return f"CREATE TABLE IF NOT EXISTS {q(table.name)} ({', '.join(columns)})"
 
 
 def staging_name(table: Table) -> str:
@@ -82,7 +88,7 @@ def insert_if_absent(table: Table, source: str, dialect: Dialect) -> str:
     """Rows of ``source`` that are not in ``table`` yet (by its key); the rest are dropped."""
     names = ", ".join(q(c.name) for c in table.columns)
     values = ", ".join(_convert(c, dialect) for c in table.columns)
-    return (
-        f"INSERT INTO {q(table.name)} ({names}) SELECT {values} FROM {source} "
-        "ON CONFLICT DO NOTHING"
-    )
+    insert = f"INSERT INTO {q(table.name)} ({names}) SELECT {values} FROM {source}"
+    if not indexed(table, dialect):
+        return insert  # the caller passes only the children of events inserted now
+    return insert + " ON CONFLICT DO NOTHING"

@@ -26,6 +26,9 @@ class Table:
     name: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
+    # A child's rows are written only with its event's first row, so its key holds by
+    # construction; DuckDB then keeps no index for it (an index costs more than the insert).
+    parent: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -68,11 +71,13 @@ ATTENDANCE_MESSAGE = Table(
         "is_automatic:bool status kind text sender_name participant_phone"
     ),
     ("event_id", "position"),
+    parent=("attendance_finished", "attendance_started"),
 )
 ATTENDANCE_CATEGORY = Table(
     "attendance_category",
     _cols("event_id position:int tenant category_id category_name color item_id item_name"),
     ("event_id", "position"),
+    parent=("attendance_finished",),
 )
 MESSAGE_RECEIVED = Table(
     "message_received",

@@ -21,6 +21,8 @@ from tests.integration import kafka
 from tests.integration import warehouse as wh
 from tests.integration.conftest import Ingress
 
+pytestmark = pytest.mark.timeout(300)
+
 TABLE_OF_TOPIC = {
     "attendance.finished": "attendance_finished",
     "attendance.started": "attendance_started",

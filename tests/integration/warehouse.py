@@ -93,7 +93,7 @@ def load(
     target: str,
     *args: str,
     bootstrap: str = kafka.BOOTSTRAP,
-    timeout: float = 120,
+    timeout: float = 240,
 ) -> subprocess.CompletedProcess[str]:
     """``plug-pipeline load --until-caught-up``, which must exit 0."""
     result = subprocess.run(
@@ -180,7 +180,7 @@ def loaded_records(target: str) -> int:
     return int(rows[0][0])  # type: ignore[call-overload]
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:

@@ -1,0 +1,274 @@
+"""``make bench-load``: the warehouse loader's throughput, freshness and memory.
+
+Against this run's own Kafka (``127.0.0.1:19092``, as ``make bench``) and the local
+PostgreSQL (``make pg-up``; a database of the run's own), for each target:
+
+- replay: ``--events`` records pre-filled on the event topics, then ``plug-pipeline load
+  --until-caught-up``; events/s and rows/s over the time the loader was committing
+  (from its first committed batch to its last, read off its metrics every 0.2 s), and the
+  whole run's wall time;
+- live: the loader running at its defaults while records are produced at ``--rate`` for
+  ``--seconds``; freshness (Kafka timestamp -> committed row) p50 / p99 from the
+  loader's ``plug_loader_freshness_seconds`` histogram, interpolated within buckets;
+- peak RSS of the loader process (``ru_maxrss`` from ``wait4``).
+
+Records are what the ingress publishes for the simulator's bodies (one tenant per copy,
+so every event id is distinct), produced with librdkafka. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psycopg
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from bench.e2e import BOOTSTRAP, OUT, ROOT, Broker, log
+from pipeline import ingest
+from pipeline.errors import Malformed
+from pipeline.record import Record
+from pipeline.simulate.generator import Generator
+from pipeline.webhooks import all_topics
+
+PG_URL = os.environ.get("PLUG_PIPELINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:55432/plug")
+METRICS_PORT = 19400
+
+
+@dataclass
+class Result:
+    target: str
+    mode: str
+    events: int
+    rows: int
+    seconds: float
+    events_per_s: float
+    rows_per_s: float
+    wall_s: float
+    p50_s: float = math.nan
+    p99_s: float = math.nan
+    rss_mb: float = math.nan
+
+
+def records(prefix: str, n: int, seed: int = 5) -> list[Record]:
+    items = Generator(seed).take(min(n, 20000))
+    out = []
+    for i, (webhook, body) in zip(range(n), itertools.cycle(items)):
+        try:
+            out.append(ingest.ingest(webhook, f"t{i // len(items)}", body, 0, prefix))
+        except Malformed as exc:
+            out.append(ingest.deadletter(webhook, "t", body, 0, prefix, exc))
+    return out
+
+
+def new_topics(partitions: int) -> str:
+    prefix = f"bl{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    futures = admin.create_topics([NewTopic(t, partitions, 1) for t in all_topics(prefix)])
+    for future in futures.values():
+        future.result(timeout=30)
+    return prefix
+
+
+def producer() -> Producer:
+    return Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 5, "enable.idempotence": True})
+
+
+def send(p: Producer, r: Record) -> None:
+    while True:
+        try:
+            p.produce(r.topic, r.value, r.key, headers=r.headers)
+            return
+        except BufferError:
+            p.poll(0.05)
+
+
+def scrape() -> dict[str, float]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
+def total(figures: dict[str, float], name: str) -> float:
+    return sum(v for k, v in figures.items() if k == name or k.startswith(name + "{"))
+
+
+def quantile(figures: dict[str, float], q: float) -> float:
+    """Prometheus' histogram_quantile over plug_loader_freshness_seconds."""
+    buckets = sorted(
+        (float(k.split('le="')[1].rstrip('"}')), v)
+        for k, v in figures.items()
+        if k.startswith("plug_loader_freshness_seconds_bucket")
+    )
+    count = buckets[-1][1] if buckets else 0
+    if not count:
+        return math.nan
+    rank, lower, below = q * count, 0.0, 0.0
+    for upper, cumulative in buckets:
+        if cumulative >= rank:
+            if math.isinf(upper):
+                return lower
+            return lower + (upper - lower) * (rank - below) / max(cumulative - below, 1e-9)
+        lower, below = upper, cumulative
+    return lower
+
+
+def start_loader(prefix: str, target: str, *args: str) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "pipeline", "load", "--to", target, "--topic-prefix", prefix]
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP}
+    log_file = (OUT / f"load-{prefix}.log").open("ab")
+    cmd += ["--metrics-port", str(METRICS_PORT), *args]
+    return subprocess.Popen(cmd, env=env, stdout=log_file, stderr=log_file, cwd=ROOT)
+
+
+def reap(process: subprocess.Popen[bytes]) -> float:
+    """Wait for the loader; its peak RSS in MB."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"bench: the loader failed ({process.returncode}); see bench/out/")
+    return usage.ru_maxrss / 1024
+
+
+def replay(kind: str, target: str, n: int) -> Result:
+    prefix = new_topics(6)
+    p = producer()
+    for r in records(prefix, n):
+        send(p, r)
+    p.flush(120)
+    log(f"{kind}: {n} records pre-filled on {prefix}.*, loading")
+    started = time.monotonic()
+    process = start_loader(prefix, target, "--until-caught-up")
+    samples: list[tuple[float, float, float]] = []  # time, events, rows
+    while process.poll() is None:
+        figures = scrape()
+        if figures:
+            samples.append(
+                (
+                    time.monotonic(),
+                    total(figures, "plug_loader_events_total"),
+                    total(figures, "plug_loader_rows_total"),
+                )
+            )
+        time.sleep(0.2)
+    wall = time.monotonic() - started
+    rss = reap(process)
+    moving = [s for s in samples if s[1] > 0]
+    first, last = moving[0], moving[-1]
+    seconds = max(last[0] - first[0], 1e-9)
+    events, rows = last[1] - first[1], last[2] - first[2]
+    return Result(kind, "replay", int(last[1]), int(last[2]), seconds, events / seconds,
+                  rows / seconds, wall, rss_mb=rss)  # fmt: skip
+
+
+def live(kind: str, target: str, rate: int, seconds: float) -> Result:
+    prefix = new_topics(6)
+    pool = records(prefix, int(rate * seconds))
+    process = start_loader(prefix, target)
+    while not scrape():
+        time.sleep(0.1)
+    time.sleep(3)  # let the loader join its group before traffic starts
+    log(f"{kind}: producing {rate}/s for {seconds:.0f} s")
+    p = producer()
+    started = time.monotonic()
+    for i, r in enumerate(pool):
+        due = started + i / rate
+        while (now := time.monotonic()) < due:
+            p.poll(min(due - now, 0.01))
+        send(p, r)
+    p.flush(60)
+    sent = time.monotonic() - started
+    deadline = time.monotonic() + 120
+    while total(scrape(), "plug_loader_events_total") < len(pool):
+        if time.monotonic() > deadline:
+            raise SystemExit("bench: the live records were not all loaded within 120 s")
+        time.sleep(0.2)
+    figures = scrape()
+    process.send_signal(signal.SIGTERM)
+    rss = reap(process)
+    rows = int(total(figures, "plug_loader_rows_total"))
+    return Result(kind, f"live {rate}/s", len(pool), rows, sent, len(pool) / sent, rows / sent,
+                  sent, quantile(figures, 0.5), quantile(figures, 0.99), rss)  # fmt: skip
+
+
+def pg_database() -> str:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    return PG_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(url: str) -> None:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)".encode())
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| target | mode | events | rows | events/s | rows/s | p50 fresh | p99 fresh | peak RSS |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.target} | {r.mode} | {r.events:,} | {r.rows:,} | {r.events_per_s:,.0f} | "
+            f"{r.rows_per_s:,.0f} | {r.p50_s:.2f} s | {r.p99_s:.2f} s | {r.rss_mb:.0f} MB |"
+        )
+    return "\n".join(lines).replace("nan s", "-")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=200_000, help="records to replay")
+    parser.add_argument("--rate", type=int, default=5000, help="live records per second")
+    parser.add_argument("--seconds", type=float, default=20, help="live duration")
+    parser.add_argument("--targets", default="duckdb,postgresql")
+    parser.add_argument("--keep", action="store_true", help="keep the broker's data")
+    args = parser.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    results = []
+    with Broker(args.keep):
+        for kind in args.targets.split(","):
+            for mode in ("replay", "live"):
+                if kind == "duckdb":
+                    target = str(OUT / f"bench-{uuid.uuid4().hex[:6]}.duckdb")
+                else:
+                    target = pg_database()
+                try:
+                    if mode == "replay":
+                        results.append(replay(kind, target, args.events))
+                    else:
+                        results.append(live(kind, target, args.rate, args.seconds))
+                    log(str(results[-1]))
+                finally:
+                    if kind == "duckdb":
+                        Path(target).unlink(missing_ok=True)
+                        Path(target + ".wal").unlink(missing_ok=True)
+                    else:
+                        drop_database(target)
+    print(table(results))
+    (OUT / "load.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
