@@ -385,8 +385,11 @@ class Loader:
             high = consumer.highwater(tp)
             if high is None:
                 continue
-            position = self.stored.get((tp.topic, tp.partition))
-            behind = high - (position if position is not None else 0)
+            key = (tp.topic, tp.partition)
+            position = self.stored.get(key)
+            if position is None:
+                position = self.next.get(key) or 0
+            behind = high - position
             per_topic[tp.topic] = per_topic.get(tp.topic, 0) + max(0, behind)
         return per_topic
 

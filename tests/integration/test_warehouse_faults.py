@@ -10,8 +10,10 @@ import itertools
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -103,8 +105,11 @@ def test_kafka_stopped_mid_load_the_loader_waits_and_resumes(
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    env = {**os.environ, "PG_RUN": str(tmp_path / "pg")}
+def own_postgres() -> Iterator[tuple[str, dict[str, str]]]:
+    # Not under pytest's tmp_path: pytest makes its base directory private (0700) again
+    # whenever a run starts, and the server's user must be able to reach its data.
+    run_dir = Path(tempfile.mkdtemp(prefix="plug-pg-test-"))
+    env = {**os.environ, "PG_RUN": str(run_dir / "pg")}
     port = free_base_port((0,))
     result = subprocess.run(
         ["bash", str(PG_SCRIPT), "up", str(port)], env=env, capture_output=True, text=True,
@@ -113,6 +118,7 @@ def own_postgres(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     assert result.returncode == 0, result.stderr
     yield result.stdout.strip(), env
     subprocess.run(["bash", str(PG_SCRIPT), "clean"], env=env, timeout=120, check=False)
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def test_postgresql_stopped_mid_load_the_loader_waits_and_resumes(
@@ -120,7 +126,7 @@ def test_postgresql_stopped_mid_load_the_loader_waits_and_resumes(
 ) -> None:
     target, env = own_postgres
     prefix = wh.new_topics(partitions=3)
-    produced = wh.produce(many_records(prefix, 30_000))
+    produced = wh.produce(many_records(prefix, 15_000))
     log = tmp_path / "loader.log"
     # small batches: the load takes long enough to be caught in the middle
     loader = wh.start_loader(prefix, target, log, "--until-caught-up", "--batch-rows", "200")
@@ -141,7 +147,7 @@ def test_postgresql_stopped_mid_load_the_loader_waits_and_resumes(
 
 def test_two_loaders_in_one_group_share_the_partitions(broker: str, tmp_path: Path) -> None:
     prefix = wh.new_topics(partitions=6)
-    produced = wh.produce(many_records(prefix, 40_000))
+    produced = wh.produce(many_records(prefix, 20_000))
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     with wh.pg_database() as target:
         args = ("--until-caught-up", "--group", "shared", "--batch-rows", "500")
