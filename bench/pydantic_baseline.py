@@ -29,6 +29,7 @@ from pydantic.alias_generators import to_camel
 
 from pipeline import route
 from pipeline.ingest import event_id
+from pipeline.record import Headers
 from pipeline.webhooks import EventType, Webhook
 
 Moment = int | float | str | None
@@ -557,7 +558,7 @@ class BaselineRecord:
     topic: str
     key: bytes
     value: bytes
-    headers: route.Headers
+    headers: Headers
     event_id: str
 
 

@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +69,7 @@ def start_ingress(
     ready: bool = True,
     port: int | None = None,
     client_ssl: ssl.SSLContext | None = None,
+    extra_env: Mapping[str, str] | None = None,
     **env: str,
 ) -> Ingress:
     port = port or free_port()
@@ -82,14 +83,16 @@ def start_ingress(
         "PLUG_PIPELINE_PORT": str(port),
         "PLUG_PIPELINE_TOPIC_PREFIX": prefix,
         "PLUG_PIPELINE_SPOOL_DIR": str(tmp / f"spool-{port}"),
+        **(extra_env or {}),
         **env,
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "serve"], env=full_env, stdout=out, stderr=out
         )
-    scheme = "https" if "PLUG_PIPELINE_TLS_CERT" in env else "http"
-    ingress = Ingress(f"{scheme}://127.0.0.1:{port}", prefix, process, log, env, client_ssl)
+    given = {**(extra_env or {}), **env}
+    scheme = "https" if "PLUG_PIPELINE_TLS_CERT" in given else "http"
+    ingress = Ingress(f"{scheme}://127.0.0.1:{port}", prefix, process, log, given, client_ssl)
     wanted = "/readyz" if ready else "/healthz"
     deadline = time.monotonic() + 60
     while ingress.status(wanted) != 200:

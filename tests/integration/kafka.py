@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 
@@ -48,12 +48,21 @@ class Record:
     """One record as librdkafka read it."""
 
     def __init__(self, msg: Message) -> None:
-        self.topic: str = msg.topic()
-        self.partition: int = msg.partition()
-        self.offset: int = msg.offset()
-        self.key: bytes | None = msg.key()
-        self.value: bytes = msg.value()
-        self.headers: dict[str, bytes] = dict(msg.headers() or [])
+        topic, partition, offset, value = msg.topic(), msg.partition(), msg.offset(), msg.value()
+        assert topic is not None
+        assert partition is not None
+        assert offset is not None
+        self.topic: str = topic
+        self.partition: int = partition
+        self.offset: int = offset
+        key = msg.key()
+        self.key: bytes | None = key.encode() if isinstance(key, str) else key
+        self.value: bytes = value.encode() if isinstance(value, str) else (value or b"")
+        found = msg.headers() or []
+        pairs = found.items() if isinstance(found, dict) else found
+        self.headers: dict[str, bytes] = {
+            k: v.encode() if isinstance(v, str) else (v or b"") for k, v in pairs
+        }
 
     @property
     def event_id(self) -> str:
@@ -135,11 +144,13 @@ def produce(
     """Write one record, acks=all; returns its (partition, offset)."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
     delivered: list[Message] = []
-    producer.produce(
-        topic, value, key, headers=headers or [], on_delivery=lambda _e, m: delivered.append(m)
-    )
+    sent: list[tuple[str, str | bytes | None]] = list(headers or [])
+    producer.produce(topic, value, key, headers=sent, on_delivery=lambda _e, m: delivered.append(m))
     producer.flush(30)
     [msg] = delivered
     if msg.error() is not None:
         raise KafkaException(msg.error())
-    return msg.partition(), msg.offset()
+    partition, offset = msg.partition(), msg.offset()
+    assert partition is not None
+    assert offset is not None
+    return partition, offset

@@ -113,7 +113,7 @@ def verify(
     records = kafka.read_all(topics, want=load.acked_ids, timeout_s=timeout_s, bootstrap=bootstrap)
     counts = Counter(r.event_id for r in records)
     # first position of each id in its partition's log
-    position = {}
+    position: dict[str, tuple[str, int, int]] = {}
     for r in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
         position.setdefault(r.event_id, (r.topic, r.partition, r.offset))
     lost = sorted(load.acked_ids - counts.keys())

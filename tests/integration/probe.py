@@ -16,7 +16,8 @@ def readyz(ingress: Ingress) -> dict[str, object]:
             figures: dict[str, object] = orjson.loads(resp.read())
             return figures
     except urllib.error.HTTPError as exc:
-        return orjson.loads(exc.read())
+        answer: dict[str, object] = orjson.loads(exc.read())
+        return answer
     except OSError as exc:
         return {"status": f"unreachable: {exc}"}
 
@@ -28,6 +29,8 @@ def post(ingress: Ingress, webhook: str, body: bytes) -> tuple[int, dict[str, ob
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, orjson.loads(resp.read())
+            ok: dict[str, object] = orjson.loads(resp.read())
+            return resp.status, ok
     except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
+        refused: dict[str, object] = orjson.loads(exc.read())
+        return exc.code, refused

@@ -24,17 +24,9 @@ from tests.integration import kafka
 from tests.integration.brokers import LocalKafka
 from tests.integration.conftest import Ingress, free_port, start_ingress, stop_ingress
 from tests.integration.load import Load, run_load, verify
+from tests.integration.probe import readyz
 
 FAULT_ENV = {"PLUG_PIPELINE_ACK_TIMEOUT_S": "1"}
-
-
-def readyz(ingress: Ingress) -> dict[str, object]:
-    try:
-        with urllib.request.urlopen(ingress.url + "/readyz", timeout=5) as resp:
-            figures: dict[str, object] = orjson.loads(resp.read())
-            return figures
-    except urllib.error.HTTPError as exc:
-        return orjson.loads(exc.read())
 
 
 def wait_drained(ingress: Ingress, timeout_s: float = 120) -> None:
@@ -58,7 +50,7 @@ def test_kill_9_of_the_ingress_under_load(broker: str, prefix: str, tmp_path: Pa
     port = free_port()
     spool = str(tmp_path / "spool")
     env = {**FAULT_ENV, "PLUG_PIPELINE_SPOOL_DIR": spool}
-    ingress = start_ingress(tmp_path, prefix, port=port, **env)
+    ingress = start_ingress(tmp_path, prefix, port=port, extra_env=env)
 
     def url(hook: str) -> str:
         return f"http://127.0.0.1:{port}/webhooks/{hook}?token={TOKENS['acme']}"
@@ -69,7 +61,9 @@ def test_kill_9_of_the_ingress_under_load(broker: str, prefix: str, tmp_path: Pa
         ingress.process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(ingress.process.wait)
         # back on the same port with the same spool, while the load goes on
-        restarted = await asyncio.to_thread(start_ingress, tmp_path, prefix, port=port, **env)
+        restarted = await asyncio.to_thread(
+            start_ingress, tmp_path, prefix, port=port, extra_env=env
+        )
         return await load, restarted
 
     load, restarted = asyncio.run(scenario())
@@ -98,7 +92,7 @@ def test_broker_stopped_for_30_s_under_load(
     own_broker: LocalKafka, prefix: str, tmp_path: Path
 ) -> None:
     kafka.create_topics(all_topics(prefix), bootstrap=own_broker.bootstrap)
-    ingress = start_ingress(tmp_path, prefix, bootstrap=own_broker.bootstrap, **FAULT_ENV)
+    ingress = start_ingress(tmp_path, prefix, bootstrap=own_broker.bootstrap, extra_env=FAULT_ENV)
 
     async def scenario() -> Load:
         load = asyncio.create_task(run_load(ingress.webhook_url, prefix, "acme", seconds=42))
@@ -134,7 +128,7 @@ def test_partition_leader_killed_in_a_three_broker_cluster(
     cluster: LocalKafka, prefix: str, tmp_path: Path
 ) -> None:
     kafka.create_topics(all_topics(prefix), replication=3, bootstrap=cluster.bootstrap)
-    ingress = start_ingress(tmp_path, prefix, bootstrap=cluster.bootstrap, **FAULT_ENV)
+    ingress = start_ingress(tmp_path, prefix, bootstrap=cluster.bootstrap, extra_env=FAULT_ENV)
     topic = f"{prefix}.message.received"
 
     async def scenario() -> tuple[Load, int]:
@@ -166,7 +160,7 @@ def test_spool_full_answers_503_and_never_200(broker: str, tmp_path: Path) -> No
         bootstrap="127.0.0.1:1",  # Kafka away: everything goes to the spool
         ready=False,
         PLUG_PIPELINE_SPOOL_MAX_BYTES=str(1024 * 1024),
-        **FAULT_ENV,
+        extra_env=FAULT_ENV,
     )
     body = orjson.dumps(
         {"type": "ReceivedCallback", "phone": "5511", "text": {"message": "y" * 20_000}}
@@ -202,7 +196,7 @@ def test_torn_spool_tail_is_recovered_at_start_up(broker: str, prefix: str, tmp_
     kafka.create_topics(all_topics(prefix))
     spool = tmp_path / "spool"
     env = {**FAULT_ENV, "PLUG_PIPELINE_SPOOL_DIR": str(spool)}
-    away = start_ingress(tmp_path, prefix, bootstrap="127.0.0.1:1", ready=False, **env)
+    away = start_ingress(tmp_path, prefix, bootstrap="127.0.0.1:1", ready=False, extra_env=env)
     acked = []
     for n in range(20):
         body = orjson.dumps(
@@ -224,7 +218,7 @@ def test_torn_spool_tail_is_recovered_at_start_up(broker: str, prefix: str, tmp_
     with segment.open("r+b") as f:  # a crash in the middle of the last write
         f.truncate(segment.stat().st_size - 5)
 
-    ingress = start_ingress(tmp_path, prefix, **env)
+    ingress = start_ingress(tmp_path, prefix, extra_env=env)
     try:
         wait_drained(ingress)
         with urllib.request.urlopen(ingress.url + "/metrics", timeout=5) as resp:

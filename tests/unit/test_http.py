@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from pipeline.app import build_app
@@ -14,7 +15,7 @@ from pipeline.http.keys import CONFIG as CONFIG_KEY
 from pipeline.sink.memory import MemorySink
 from tests.conftest import TOKENS, fixture_bytes
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
 
 JSON = {"Content-Type": "application/json"}
@@ -106,7 +107,7 @@ async def test_body_over_limit_is_413(client: Client, config: Config, sink: Memo
 async def test_chunked_body_over_limit_is_413(
     client: Client, config: Config, sink: MemorySink
 ) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(config.max_body_bytes // 1024 + 2):
             yield b" " * 1024
 
