@@ -40,7 +40,7 @@ def _bounded(tmp: Path, **env: str) -> Ingress:
         "PLUG_PIPELINE_BODY_TIMEOUT_S": str(BODY_S),
         "PLUG_PIPELINE_KEEPALIVE_TIMEOUT_S": str(IDLE_S),
     }
-    return start_ingress(tmp, prefix, **{**bounds, **env})
+    return start_ingress(tmp, prefix, extra_env={**bounds, **env})
 
 
 @pytest.fixture(scope="module")

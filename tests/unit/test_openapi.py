@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import NotDurable, Rejected
+from pipeline.errors import NotDurable, PipelineError, Rejected
 from pipeline.openapi import FILE_NAME, document, render
 from pipeline.webhooks import Webhook
 
@@ -28,8 +28,8 @@ def test_every_webhook_is_an_operation_with_every_error_status() -> None:
         assert {"200", "400", "401", "408", "413", "415", "429", "503"} <= set(responses)
 
 
-def _leaves(cls: type) -> list[type]:
-    subs = cls.__subclasses__()
+def _leaves(cls: type[PipelineError]) -> list[type[PipelineError]]:
+    subs: list[type[PipelineError]] = cls.__subclasses__()
     return [cls] if not subs else [leaf for s in subs for leaf in _leaves(s)] + [cls]
 
 
