@@ -34,7 +34,7 @@ from pathlib import Path
 
 import psycopg
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from bench.e2e import BOOTSTRAP, OUT, ROOT, Broker, log
 from pipeline import ingest
@@ -86,10 +86,14 @@ def producer() -> Producer:
     return Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 5, "enable.idempotence": True})
 
 
+def list_headers(r: Record) -> list[tuple[str, str | bytes | None]]:
+    return list(r.headers)
+
+
 def send(p: Producer, r: Record) -> None:
     while True:
         try:
-            p.produce(r.topic, r.value, r.key, headers=r.headers)
+            p.produce(r.topic, r.value, r.key, headers=list_headers(r))
             return
         except BufferError:
             p.poll(0.05)

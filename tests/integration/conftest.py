@@ -20,6 +20,7 @@ import pytest
 from pipeline.webhooks import all_topics
 from tests.conftest import TOKENS
 from tests.integration import kafka
+from tests.integration.brokers import LocalKafka
 
 # Every ingress log this session wrote: the secrets test reads them all at the end.
 INGRESS_LOGS: list[Path] = []
@@ -137,3 +138,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The secrets test reads every ingress log of the session: it runs last."""
     last = [i for i in items if i.nodeid.startswith(_LAST)]
     items[:] = [i for i in items if i not in last] + last
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
+    """A single-node broker of the test's own, to stop, kill and restart."""
+    broker = LocalKafka(tmp_path / "kafka").up()
+    try:
+        yield broker
+    finally:
+        broker.clean()

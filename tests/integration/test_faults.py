@@ -79,15 +79,6 @@ def test_kill_9_of_the_ingress_under_load(broker: str, prefix: str, tmp_path: Pa
     assert verdict.out_of_order == 0
 
 
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
-    broker = LocalKafka(tmp_path / "kafka").up()
-    try:
-        yield broker
-    finally:
-        broker.clean()
-
-
 def test_broker_stopped_for_30_s_under_load(
     own_broker: LocalKafka, prefix: str, tmp_path: Path
 ) -> None:

@@ -14,7 +14,6 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -30,15 +29,6 @@ from tests.integration.probe import post, readyz
 
 CLIENTS = 16
 DRAIN_BOUND_S = 30.0
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
-    broker = LocalKafka(tmp_path / "kafka").up()
-    try:
-        yield broker
-    finally:
-        broker.clean()
 
 
 @pytest.fixture

@@ -110,7 +110,7 @@ def test_every_event_is_loaded_once_with_its_children(
 
     for suffix, table in TABLE_OF_TOPIC.items():
         rows = wh.query(target, f"SELECT event_id, count(*) FROM {table} GROUP BY event_id")
-        loaded = dict(rows)
+        loaded = {row[0]: row[1] for row in rows}
         assert set(loaded) == by_topic[suffix], table  # no gap, nothing extra
         if table != "message_status":
             assert set(loaded.values()) == {1}, table  # no duplicate
@@ -142,7 +142,7 @@ def test_every_event_is_loaded_once_with_its_children(
     assert found["deadletter"] == len(deadletters) > 0
     assert found["plug_load_errors"] == N_UNDECODABLE
     errors = wh.query(target, "SELECT reason, value FROM plug_load_errors ORDER BY value")
-    assert {bytes(v) for _, v in errors} == {  # type: ignore[arg-type]
+    assert {wh.as_bytes(v) for _, v in errors} == {
         r.value for r in records if r.value.startswith(b"\xff")
     }
     stored = wh.query(target, 'SELECT topic, "partition", next_offset FROM plug_offsets')
@@ -195,7 +195,5 @@ def test_typed_columns_and_data_json_match_the_event(
     raw = wh.read_everything([f"{prefix}.raw"])
     loaded_raw = wh.query(target, "SELECT event_id, body FROM raw_webhook")
     assert len(loaded_raw) == len(raw) > 0
-    assert {(str(e), bytes(b)) for e, b in loaded_raw} == {  # type: ignore[arg-type]
-        (r.event_id, r.value) for r in raw
-    }
+    assert {(str(e), wh.as_bytes(b)) for e, b in loaded_raw} == {(r.event_id, r.value) for r in raw}
     assert finished["event_type"] == EventType.ATTENDANCE_FINISHED.value

@@ -73,7 +73,8 @@ def produce(records: Iterable[Record], bootstrap: str = kafka.BOOTSTRAP) -> int:
     for r in records:
         while True:
             try:
-                producer.produce(r.topic, r.value, r.key, headers=r.headers)
+                headers: list[tuple[str, str | bytes | None]] = list(r.headers)
+                producer.produce(r.topic, r.value, r.key, headers=headers)
                 break
             except BufferError:
                 producer.poll(0.1)  # the local queue is full: let deliveries drain it
@@ -131,6 +132,12 @@ def query(target: str, sql: str) -> list[tuple[object, ...]]:
         return con.execute(sql).fetchall()
 
 
+def as_bytes(value: object) -> bytes:
+    """A BYTEA / BLOB column as bytes (psycopg gives bytes, DuckDB bytes or memoryview)."""
+    assert isinstance(value, bytes | bytearray | memoryview), type(value)
+    return bytes(value)
+
+
 def event_ids_by_topic(records: Iterable[kafka.Record]) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for r in records:
@@ -177,7 +184,7 @@ def loaded_records(target: str) -> int:
         rows = query(target, "SELECT coalesce(sum(next_offset), 0) FROM plug_offsets")
     except (psycopg.Error, duckdb.Error):
         return 0
-    return int(rows[0][0])  # type: ignore[call-overload]
+    return int(str(rows[0][0]))  # an int from DuckDB, a Decimal from PostgreSQL
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 120) -> None:
