@@ -23,7 +23,7 @@ from pipeline import config as configuration
 from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.route import deadletter_topic
-from pipeline.spool import Spool, segment
+from pipeline.spool import Spool, SpoolStats, segment
 from pipeline.spool.recovery import CURSOR
 
 EXIT_OK, EXIT_LEFT = 0, 1
@@ -131,15 +131,20 @@ async def status(directory: Path, max_bytes: int) -> SpoolReport:
             await spool.close()
     finally:
         os.close(fd)
-    return SpoolReport(
-        str(directory),
-        in_use=False,
-        depth=stats.depth,
-        bytes=stats.bytes,
-        oldest_age_s=stats.oldest_age_s,
-        segments=stats.segments,
-        torn_records=stats.torn_records,
-        corrupt_records=stats.corrupt_records,
+    return _report(directory, stats)
+
+
+def _report(directory: Path, stats: SpoolStats, **more: object) -> SpoolReport:
+    figures = {
+        "depth": stats.depth,
+        "bytes": stats.bytes,
+        "oldest_age_s": stats.oldest_age_s,
+        "segments": stats.segments,
+        "torn_records": stats.torn_records,
+        "corrupt_records": stats.corrupt_records,
+    }
+    return msgspec.convert(
+        {"directory": str(directory), "in_use": False, **figures, **more}, SpoolReport
     )
 
 
@@ -172,15 +177,9 @@ async def drain(directory: Path, config: Config, timeout_s: float) -> SpoolRepor
         error = spool.last_drain_error
     finally:
         await sink.stop()
-    return SpoolReport(
-        str(directory),
-        in_use=False,
-        depth=left,
-        bytes=stats.bytes,
-        oldest_age_s=stats.oldest_age_s,
-        segments=stats.segments,
-        torn_records=stats.torn_records,
-        corrupt_records=stats.corrupt_records,
+    return _report(
+        directory,
+        stats,
         drained=before - left,
         error=None if not left or error is None else repr(error)[:200],
     )
