@@ -12,15 +12,15 @@ See ``consumer.py`` for when offsets are committed and what happens to a record
 that does not decode.
 """
 
-from pipeline.consume.consumer import (
+from pipeline.consume.consumed import (
     ConsumedEvent,
-    Consumer,
     ConsumerStats,
     OnUndecodable,
     Partition,
     RawRecord,
     StartPositions,
 )
+from pipeline.consume.consumer import Consumer
 from pipeline.consume.decode import (
     KNOWN_SCHEMA_VERSIONS,
     AnyEvent,

@@ -24,18 +24,23 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from typing import Any, Literal
 
-import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from pipeline.config import Config
+from pipeline.consume.consumed import (
+    ConsumedEvent,
+    ConsumerStats,
+    OnUndecodable,
+    Partition,
+    RawRecord,
+    StartPositions,
+)
 from pipeline.consume.decode import (
-    AnyEvent,
     decode_event,
     event_type_of_header,
     event_type_of_topic,
@@ -49,44 +54,8 @@ from pipeline.webhooks import EventType
 log = logging.getLogger(__name__)
 
 _START_TIMEOUT_S = 30.0
-
-
-class Partition(NamedTuple):
-    topic: str
-    partition: int
-
-
-class RawRecord(msgspec.Struct, frozen=True):
-    """A record as Kafka holds it: what an ``on_undecodable`` callback receives."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int  # epoch ms, as Kafka stamped it
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]]
-
-
-class ConsumedEvent(msgspec.Struct, frozen=True):
-    """One decoded event and the record it came from."""
-
-    event: AnyEvent
-    event_type: EventType
-    record: RawRecord
-
-
-OnUndecodable = Callable[[UndecodableRecord, RawRecord], Awaitable[None]]
-StartPositions = Callable[[list[Partition]], Awaitable[Mapping[Partition, int]]]
-
-
-@dataclass
-class ConsumerStats:
-    delivered: int = 0
-    duplicates: int = 0
-    undecodable: int = 0
-    commits: int = 0
-    commit_failures: int = 0
+# What at-least-once and the group depend on: chosen through the constructor's arguments.
+_OWN_SETTINGS = {"group_id", "enable_auto_commit", "auto_offset_reset"}
 
 
 class Consumer:
@@ -131,11 +100,14 @@ class Consumer:
         self._commit_every = commit_every
         self._commit_interval_s = commit_interval_s
         self._max_records = max_records
-        self._kafka = AIOKafkaConsumer(
-            **consumer_settings(
-                config, group_id, client_id, auto_offset_reset=start, **(kafka_settings or {})
-            )
+        extra = dict(kafka_settings or {})
+        if owned := _OWN_SETTINGS & extra.keys():
+            raise ValueError(f"the consumer sets {', '.join(sorted(owned))} itself")
+        self._settings = consumer_settings(
+            config, group_id, client_id, auto_offset_reset=start, **extra
         )
+        # Made in start(): aiokafka wants a running event loop, a Consumer need not.
+        self._kafka: Any = None
         self._buffer: deque[Any] = deque()  # aiokafka ConsumerRecords, oldest first
         self._current: tuple[TopicPartition, int] | None = None  # yielded, being handled
         self._handled: dict[TopicPartition, int] = {}  # next offset to commit
@@ -155,6 +127,9 @@ class Consumer:
         await self.close()
 
     async def start(self) -> None:
+        if self._kafka is not None:
+            raise RuntimeError("a Consumer starts once")
+        self._kafka = AIOKafkaConsumer(**self._settings)
         try:
             await asyncio.wait_for(self._kafka.start(), _START_TIMEOUT_S)
             self._started = True
@@ -254,6 +229,8 @@ class Consumer:
         return self
 
     async def __anext__(self) -> ConsumedEvent:
+        if not self._started:
+            raise RuntimeError("start the consumer first: async with Consumer(...)")
         if self._failure is not None:
             raise self._failure
         if self._current is not None:

@@ -19,7 +19,8 @@ import msgspec
 
 from pipeline import config as configuration
 from pipeline.config import Config
-from pipeline.consume.consumer import ConsumedEvent, Consumer, RawRecord
+from pipeline.consume.consumed import ConsumedEvent, RawRecord
+from pipeline.consume.consumer import Consumer
 from pipeline.consume.decode import event_type_of_topic
 from pipeline.errors import ConfigError, UndecodableRecord
 from pipeline.events.models import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.consume.consumer import ConsumedEvent, RawRecord
+from pipeline.consume.consumed import ConsumedEvent, RawRecord
 from pipeline.consume.decode import decode_event, event_type_of_topic
 from pipeline.consume.tail import event_types, json_line, summary_line
 from pipeline.errors import ConfigError
