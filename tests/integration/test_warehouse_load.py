@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.webhooks import EventType
+from pipeline.webhooks import EventType, Webhook
 from tests.conftest import TOKENS
 from tests.integration import kafka
 from tests.integration import warehouse as wh
@@ -197,3 +197,22 @@ def test_typed_columns_and_data_json_match_the_event(
     assert len(loaded_raw) == len(raw) > 0
     assert {(str(e), wh.as_bytes(b)) for e, b in loaded_raw} == {(r.event_id, r.value) for r in raw}
     assert finished["event_type"] == EventType.ATTENDANCE_FINISHED.value
+
+
+def test_postgresql_takes_text_with_a_nul_character() -> None:
+    """PostgreSQL's text and jsonb refuse U+0000: it is replaced, the batch is not lost."""
+    from pipeline.warehouse.target import open_target, write_records
+    from tests.conftest import FIXTURES
+
+    body = (FIXTURES / "receive-message" / "text.json").read_bytes()
+    body = body.replace(b'"message": "test"', b'"message": "a\\u0000b"')
+    record = wh.record_for(Webhook.RECEIVE_MESSAGE, body, "plug")
+    with wh.pg_database() as url:
+        target = open_target(url)
+        target.migrate()
+        write_records(target, [record])
+        target.close()
+        [(text, data)] = wh.query(
+            url, "SELECT text, data->'content'->>'message' FROM message_received"
+        )
+    assert text == data == "a\ufffdb"
