@@ -126,6 +126,8 @@ async def _report(loader: Loader, out: TextIO) -> None:
             now = time.monotonic()
             rate = (loader.rows - last_rows) / max(now - last_t, 1e-9)
             last_rows, last_t = loader.rows, now
-            shown = " ".join(f"{topic}={n}" for topic, n in sorted(loader.lag().items()))
-            out.write(f"\r{loader.loaded} records, {rate:,.0f} rows/s | lag {shown or '-'}\x1b[K")
+            prefix = loader.config.topic_prefix + "."
+            lag = sorted(loader.lag().items())
+            shown = " ".join(f"{topic.removeprefix(prefix)}={n:,}" for topic, n in lag if n)
+            out.write(f"\r{loader.loaded:,} records, {rate:,.0f} rows/s | lag {shown or '0'}\x1b[K")
             out.flush()
