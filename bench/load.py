@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the broker's data")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
+    load_at_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     results = []
     with Broker(args.keep):
         for kind in args.targets.split(","):
@@ -271,7 +272,43 @@ def main(argv: list[str] | None = None) -> int:
                         drop_database(target)
     print(table(results))
     (OUT / "load.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    write_results(results, args, load_at_start)
     return 0
+
+
+START, END = "<!-- bench-load:start -->", "<!-- bench-load:end -->"
+
+
+def write_results(results: list[Result], args: argparse.Namespace, load: str) -> None:
+    """This run's section of bench/RESULTS.md, replaced in place (the rest is kept)."""
+    section = "\n".join(
+        [
+            START,
+            "## Warehouse loader (`make bench-load`)",
+            "",
+            f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
+            f"- command: `.venv/bin/python bench/load.py --events {args.events} --rate "
+            f"{args.rate} --seconds {args.seconds:g} --targets {args.targets}`",
+            f"- machine: {os.cpu_count()} cores, load average at start {load}",
+            "- Kafka 4.3.1 single node (6 partitions a topic); PostgreSQL 15 from `make pg-up`;",
+            "  loader defaults (5,000 rows / 16 MiB / 1 s batches); targets: >= 20,000 events/s,",
+            "  p99 freshness <= 2 s, RSS <= 256 MB",
+            "",
+            table(results),
+            "",
+            "Events/s and rows/s over the committing part of the run (replay) or over the",
+            "producing time (live); freshness from the loader's histogram; RSS is ru_maxrss.",
+            END,
+        ]
+    )
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text()
+    if START in text:
+        head, _, rest = text.partition(START)
+        text = head + section + rest.partition(END)[2]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
 
 
 if __name__ == "__main__":
