@@ -18,7 +18,7 @@ export PLUG_PIPELINE_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/p
 
 .PHONY: install run serve test unit integration lint typecheck schemas kafka-up kafka-down \
         kafka-clean chromium pg-up pg-down pg-clean run-load bench-decode bench-compression \
-        bench bench-load clean asyncapi-check
+        bench bench-load clean asyncapi-check fuzz audit
 
 install: $(STAMP)
 
@@ -60,8 +60,8 @@ run: install kafka-up
 	PLUG_PIPELINE_TOKENS="$${PLUG_PIPELINE_TOKENS:-demo=demo-token}" $(BIN)/plug-pipeline serve
 
 lint: install
-	$(BIN)/ruff check pipeline tests bench
-	$(BIN)/ruff format --check pipeline tests bench
+	$(BIN)/ruff check pipeline tests bench fuzz
+	$(BIN)/ruff format --check pipeline tests bench fuzz
 	$(BIN)/mypy
 
 typecheck: lint
@@ -111,6 +111,20 @@ bench: install
 # Loader throughput, freshness and memory into DuckDB and PostgreSQL (not part of `make test`).
 bench-load: install pg-up
 	$(BIN)/python bench/load.py $(BENCH_ARGS)
+
+# Coverage-guided fuzzing of decode + normalise (minutes; not part of `make test`).
+# Crashing inputs land in tests/fixtures/fuzz/, which the unit tests replay.
+FUZZ_SECONDS ?= 300
+FUZZ_SEEDS ?= ../shared/corpus
+fuzz: install
+	$(BIN)/pip install -q -c constraints.txt -e '.[fuzz]'
+	$(BIN)/python fuzz/decode.py $(FUZZ_SECONDS) $(FUZZ_SEEDS)
+
+# Known vulnerabilities of the pinned dependencies, for users' CI (needs the vulnerability
+# service; not part of `make test`). --strict: a dependency that cannot be audited fails.
+audit: install
+	$(BIN)/pip install -q -c constraints.txt -e '.[audit]'
+	$(BIN)/pip-audit --strict --no-deps --disable-pip -r constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(ASYNCAPI)/node_modules
