@@ -57,6 +57,9 @@ def run(config: Config, workers: int = 1) -> int:
 
 
 def _run_one(config: Config, reuse_port: bool) -> None:
+    # A SIGHUP before the loop's handler is installed must not end the process (its
+    # default action): a worker may get one forwarded while it is still starting.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         import uvloop
 
