@@ -12,6 +12,7 @@ from pipeline import openapi, register, replay, spool_command
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.logfilter import throttle_library_logs
+from pipeline.ops import topics
 from pipeline.report import command as report
 from pipeline.simulate import command as simulate
 from pipeline.warehouse import command as load
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_parser(sub)
     report.add_parser(sub)
     load.add_parser(sub)
+    topics.add_parser(sub)
     return parser
 
 

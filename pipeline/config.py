@@ -59,6 +59,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     raw_archive: bool = True
     create_topics: bool = True
     topic_partitions: int = 6
+    retention_days: int = 7
+    raw_retention_days: int = 30
     spool_dir: str | None = "spool"
     spool_max_bytes: int = 1024**3
     tls_cert: str | None = None
@@ -153,6 +155,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PLUG_PIPELINE_RAW_ARCHIVE", "raw_archive", "keep every body on the raw topic"),
     Setting("PLUG_PIPELINE_CREATE_TOPICS", "create_topics", "create missing topics at start"),
     Setting("PLUG_PIPELINE_TOPIC_PARTITIONS", "topic_partitions", "partitions of topics we create"),
+    Setting("PLUG_PIPELINE_RETENTION_DAYS", "retention_days", "days event topics keep records"),
+    Setting(
+        "PLUG_PIPELINE_RAW_RETENTION_DAYS",
+        "raw_retention_days",
+        "days the raw archive and dead letters keep records (for replay)",
+    ),
     Setting("PLUG_PIPELINE_SPOOL_DIR", "spool_dir", "spool directory, or none to turn it off"),
     Setting("PLUG_PIPELINE_SPOOL_MAX_BYTES", "spool_max_bytes", "bound on the spool's size"),
     Setting("PLUG_PIPELINE_TLS_CERT", "tls_cert", "TLS certificate chain (PEM) to serve HTTPS"),
@@ -380,6 +388,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("body limit must be at least 1024 bytes")
     if config.topic_partitions < 1:
         raise ConfigError("topics need at least one partition")
+    if config.retention_days < 1 or config.raw_retention_days < 1:
+        raise ConfigError("topic retention must be at least one day")
     if config.max_in_flight_bytes < config.max_body_bytes:
         raise ConfigError("the in-flight byte limit must hold at least one body at the limit")
     if config.max_in_flight < 1:

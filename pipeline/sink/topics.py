@@ -6,10 +6,11 @@ import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from pipeline.config import Config
 from pipeline.kafka_client import admin_settings, message_bytes_needed
+from pipeline.ops.plan import plan
 from pipeline.webhooks import all_topics
 
 log = logging.getLogger(__name__)
@@ -18,8 +19,9 @@ MAX_MESSAGE_BYTES = "max.message.bytes"
 
 
 async def ensure_topics(config: Config) -> list[str]:
-    """Create what is missing: ``topic_partitions`` each, replicated on up to 3 brokers,
-    with a ``max.message.bytes`` that takes a body at the limit.
+    """Create what is missing, as the topic plan (``pipeline.ops.plan``) declares it:
+    partitions, replication, retention and a ``max.message.bytes`` that takes a body at
+    the limit.
 
     Best effort: a user without the right to create topics gets a warning, and the
     ingress goes on with the topics their operators made.
@@ -28,22 +30,29 @@ async def ensure_topics(config: Config) -> list[str]:
     try:
         await admin.start()
         existing = set(await admin.list_topics())
-        missing = [t for t in all_topics(config.topic_prefix) if t not in existing]
-        if missing:
-            brokers = len((await admin.describe_cluster())["brokers"])
-            replication = min(3, brokers)
-            settings = {MAX_MESSAGE_BYTES: str(message_bytes_needed(config))}
-            new = [
-                NewTopic(t, config.topic_partitions, replication, None, settings) for t in missing
-            ]
-            await admin.create_topics(new)
+        brokers = len((await admin.describe_cluster())["brokers"])
+        missing = [t for t in plan(config, brokers) if t.name not in existing]
+        if not missing:
+            return []
+        new = [
+            NewTopic(t.name, t.partitions, t.replication, topic_configs=t.configs) for t in missing
+        ]
+        response = await admin.create_topics(new)
+        created = []
+        for topic, code, message in response.topic_errors:
+            error = for_code(code)
+            if code == 0 or error is TopicAlreadyExistsError:  # another replica won the race
+                created.append(topic)
+            else:
+                log.warning("could not create %s: %s %s", topic, error.__name__, message or "")
+        if created:
             log.info(
                 "created %s (%d partitions, replication %d)",
-                ", ".join(missing),
-                config.topic_partitions,
-                replication,
+                ", ".join(created),
+                missing[0].partitions,
+                missing[0].replication,
             )
-        return missing
+        return created
     except KafkaError as exc:
         log.warning("could not check or create topics: %s", exc)
         return []

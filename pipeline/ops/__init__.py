@@ -1,0 +1,1 @@
+"""Operations: the topic plan (``topics describe|apply``) and ``doctor``."""
