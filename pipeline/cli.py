@@ -12,7 +12,7 @@ from pipeline import openapi, register, replay, spool_command
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.logfilter import throttle_library_logs
-from pipeline.ops import topics
+from pipeline.ops import doctor, topics
 from pipeline.report import command as report
 from pipeline.simulate import command as simulate
 from pipeline.warehouse import command as load
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parser(sub)
     load.add_parser(sub)
     topics.add_parser(sub)
+    doctor.add_parser(sub)
     return parser
 
 

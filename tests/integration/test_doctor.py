@@ -1,0 +1,103 @@
+"""``plug-pipeline doctor`` against the real broker, and against an address with no Kafka."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from confluent_kafka.admin import NewTopic
+
+from tests.conftest import TOKENS
+from tests.integration import kafka
+from tests.integration.conftest import free_port
+
+
+def doctor(tmp_path: Path, bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "PLUG_PIPELINE_TOKENS": ",".join(f"{t}={k}" for t, k in TOKENS.items()),
+        "PLUG_PIPELINE_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "doctor", "--timeout", "10", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
+def statuses(output: str) -> dict[str, str]:
+    """check name -> its worst status, from doctor's lines."""
+    rank = {"ok": 0, "warn": 1, "fail": 2}
+    found: dict[str, str] = {}
+    for line in output.splitlines():
+        status, name, _detail = line.split(maxsplit=2)
+        if rank[status] >= rank.get(found.get(name, "ok"), 0):
+            found[name] = status
+    return found
+
+
+def test_doctor_passes_against_the_real_broker(broker: str, tmp_path: Path) -> None:
+    prefix = f"doc{uuid.uuid4().hex[:8]}"
+    applied = subprocess.run(
+        [sys.executable, "-m", "pipeline", "topics", "apply", "--topic-prefix", prefix],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker},
+    )
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+
+    result = doctor(tmp_path, broker, "--topic-prefix", prefix)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert statuses(result.stdout) == {
+        "configuration": "ok",
+        "kafka": "ok",
+        "kafka-auth": "ok",
+        "topics": "ok",
+        "spool": "ok",
+        "tls": "ok",
+    }
+    assert (tmp_path / "spool").is_dir()  # made, probed, and left empty
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_doctor_fails_a_topic_too_small_for_the_body_limit(broker: str, tmp_path: Path) -> None:
+    prefix = f"doc{uuid.uuid4().hex[:8]}"
+    small = f"{prefix}.message.received"
+    client = kafka.admin()
+    client.create_topics(
+        [
+            NewTopic(
+                small,
+                num_partitions=1,
+                replication_factor=1,
+                config={"max.message.bytes": "1000000"},
+            )
+        ]
+    )[small].result(timeout=30)
+
+    result = doctor(tmp_path, broker, "--topic-prefix", prefix)
+    assert result.returncode == 1
+    failing = [line for line in result.stdout.splitlines() if line.startswith("fail")]
+    assert len(failing) == 1, result.stdout
+    assert small in failing[0]
+    assert "max.message.bytes 1000000" in failing[0]
+
+
+def test_doctor_fails_naming_kafka_when_nothing_listens(tmp_path: Path) -> None:
+    nowhere = f"127.0.0.1:{free_port()}"
+    result = doctor(tmp_path, nowhere, "--timeout", "5")
+    assert result.returncode == 1
+    failing = [line for line in result.stdout.splitlines() if line.startswith("fail")]
+    assert len(failing) == 1, result.stdout
+    assert failing[0].split()[1] == "kafka"
+    assert f"Kafka at {nowhere} unreachable" in failing[0]
+    assert statuses(result.stdout)["spool"] == "ok"  # the other checks still ran
