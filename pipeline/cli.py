@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from pipeline import config as configuration
-from pipeline import openapi, register, replay, spool_command
+from pipeline import logs, openapi, register, replay, spool_command
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
-from pipeline.logfilter import throttle_library_logs
 from pipeline.ops import doctor, topics
 from pipeline.report import command as report
 from pipeline.simulate import command as simulate
@@ -48,7 +48,9 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _serve(args: argparse.Namespace) -> int:
-    config = configuration.load(None, **configuration.flag_values(args, *_SERVE_SETTINGS))
+    config = configuration.load(
+        None, log_format=args.log_format, **configuration.flag_values(args, *_SERVE_SETTINGS)
+    )
     from pipeline import serve
 
     if not config.auth_enabled:
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="plug-pipeline", description="Plug webhooks in, typed events on Kafka out."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    configuration.add_flags(parser, "log_format")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _schemas_parser(sub)
@@ -106,13 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    throttle_library_logs("aiokafka")
     try:
+        logs.setup(logs.chosen_format(os.environ, args.log_format), verbose=args.verbose)
         code: int = args.func(args)
     except ConfigError as exc:
         print(f"plug-pipeline: {exc}", file=sys.stderr)

@@ -77,6 +77,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     max_query_bytes: int = 2048
     rate_limit_per_s: float = 0.0  # per tenant; 0 = off (Plug does not retry a 429)
     rate_limit_burst: int = 0  # 0 = one second's worth of the rate
+    log_format: str = "text"
     kafka_security: KafkaSecurity = msgspec.field(default_factory=KafkaSecurity)
     # The KPI views' days and SLA (pipeline/warehouse/views.py, docs/analytics.md).
     kpi_time_zone: str = "America/Sao_Paulo"
@@ -165,6 +166,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PLUG_PIPELINE_SPOOL_MAX_BYTES", "spool_max_bytes", "bound on the spool's size"),
     Setting("PLUG_PIPELINE_TLS_CERT", "tls_cert", "TLS certificate chain (PEM) to serve HTTPS"),
     Setting("PLUG_PIPELINE_TLS_KEY", "tls_key", "TLS private key (PEM)"),
+    Setting("PLUG_PIPELINE_LOG_FORMAT", "log_format", "text, or json: one object per line"),
     Setting(
         "PLUG_PIPELINE_TLS_HANDSHAKE_TIMEOUT_S",
         "tls_handshake_timeout_s",
@@ -410,6 +412,8 @@ def _validate(config: Config) -> None:
             raise ConfigError(
                 f"{config.compression} compression levels are {allowed.start}-{allowed.stop - 1}"
             )
+    if config.log_format not in {"text", "json"}:
+        raise ConfigError(f"log format {config.log_format!r} is not text or json")
     if config.spool_max_bytes < 1024 * 1024:
         raise ConfigError("spool limit must be at least 1 MiB")
     if bool(config.tls_cert) != bool(config.tls_key):

@@ -24,6 +24,7 @@ from pathlib import Path
 import msgspec
 from aiohttp import web
 
+from pipeline import logs
 from pipeline.app import build_app
 from pipeline.config import Config, load_tokens
 from pipeline.errors import ConfigError
@@ -169,11 +170,17 @@ def _worker_config(config: Config, index: int) -> Config:
     )
 
 
+def _worker(config: Config) -> None:
+    # A spawned process starts with logging unset: the parent's set-up is not inherited.
+    logs.setup(config.log_format)
+    _run_one(config, reuse_port=True)
+
+
 def _run_many(config: Config, workers: int) -> int:
     """N processes bound to one port with SO_REUSEPORT; the kernel spreads connections."""
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=_run_one, args=(_worker_config(config, i), True), name=f"worker-{i}")
+        ctx.Process(target=_worker, args=(_worker_config(config, i),), name=f"worker-{i}")
         for i in range(workers)
     ]
     for p in procs:
