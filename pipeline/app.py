@@ -11,6 +11,7 @@ from pipeline.http import handlers
 from pipeline.http.keys import CONFIG, SINK, STATE, State
 from pipeline.http.ratelimit import RateLimiter
 from pipeline.http.responses import errors_middleware
+from pipeline.http.telemetry import responses_middleware
 from pipeline.metrics import METRICS
 from pipeline.route import deadletter_topic
 from pipeline.sink.base import Sink
@@ -35,7 +36,10 @@ def build_app(config: Config, sink: Sink | None = None) -> web.Application:
                 shutdown_drain_s=config.shutdown_timeout_s / 2,
             )
     # The webhook handler streams the body under its own limit; this one guards the rest.
-    app = web.Application(middlewares=[errors_middleware], client_max_size=config.max_body_bytes)
+    app = web.Application(
+        middlewares=[responses_middleware, errors_middleware],
+        client_max_size=config.max_body_bytes,
+    )
     app[CONFIG] = config
     app[SINK] = sink
     app[STATE] = state = State(tokens=TokenTable(config.tokens))

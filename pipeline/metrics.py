@@ -40,6 +40,12 @@ class Metrics:
         self.published = Counter(
             "plug_events_published", "Records acknowledged by Kafka", ["topic"], registry=r
         )
+        self.responses = Counter(
+            "plug_webhook_responses",
+            "Webhook answers, by webhook and HTTP status",
+            ["webhook", "status"],
+            registry=r,
+        )
         self.rejected = Counter(
             "plug_webhooks_rejected", "Requests refused, by reason", ["reason"], registry=r
         )
