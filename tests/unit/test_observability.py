@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,33 @@ def test_the_promql_reader_refuses_what_it_cannot_account_for() -> None:
     for bad in ("rate(a[5m]", "sum(a{job=x})", "rat(a[5m])", "a[5q]"):
         with pytest.raises(PromQLError):
             metric_names(bad)
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    """Prometheus's own checker, fetched once by deploy/prometheus/promtool.sh."""
+    script = DEPLOY / "prometheus" / "promtool.sh"
+    found = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert found.returncode == 0, found.stderr
+    return found.stdout.strip()
+
+
+def test_promtool_accepts_the_rules(promtool: str) -> None:
+    result = subprocess.run(
+        [promtool, "check", "rules", str(ALERTS)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(alert_rules())} rules found" in result.stdout
+
+
+def test_alerts_fire_when_they_should_and_only_then(promtool: str) -> None:
+    """deploy/prometheus/alerts.test.yaml: series in, expected alerts out, per case."""
+    result = subprocess.run(
+        [promtool, "test", "rules", str(ALERTS.with_suffix(".test.yaml"))],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
