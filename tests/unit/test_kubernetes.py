@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from pipeline import __version__
 from pipeline.config import SETTINGS
 
 FOLDER = Path(__file__).parents[2] / "deploy" / "kubernetes"
@@ -113,3 +114,12 @@ def test_the_autoscaler_and_budget_select_the_ingress() -> None:
     labels = resource("StatefulSet", "plug-ingress")["spec"]["template"]["metadata"]["labels"]
     pdb = resource("PodDisruptionBudget", "plug-ingress")
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_image_tags_are_the_package_version() -> None:
+    kustomization = yaml.safe_load((FOLDER / "kustomization.yaml").read_text())
+    (image,) = kustomization["images"]
+    assert image["newTag"] == __version__
+    job = documents(FOLDER / "jobs" / "spool-drain.yaml")[0]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"plug-pipeline:{__version__}"
