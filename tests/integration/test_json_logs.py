@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -10,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from tests.conftest import TOKENS, fixture_bytes
-from tests.integration.conftest import start_ingress, stop_ingress
+from tests.integration.conftest import Ingress, free_port, start_ingress, stop_ingress
 
 
 def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> int:
@@ -50,3 +54,36 @@ def test_ingress_json_log_lines_parse_and_carry_no_token(broker: str, tmp_path: 
     assert "stopped" in messages
     for token in TOKENS.values():
         assert token not in ingress.log.read_text()
+
+
+def test_spawned_workers_log_json_too(broker: str, tmp_path: Path) -> None:
+    """Workers are spawned processes: they set up the format again, from their config."""
+    port = free_port()
+    log = tmp_path / "workers.log"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": broker,
+        "PLUG_PIPELINE_TOKENS": ",".join(f"{t}={k}" for t, k in TOKENS.items()),
+        "PLUG_PIPELINE_HOST": "127.0.0.1",
+        "PLUG_PIPELINE_PORT": str(port),
+        "PLUG_PIPELINE_TOPIC_PREFIX": f"log{uuid.uuid4().hex[:8]}",
+        "PLUG_PIPELINE_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "--log-format", "json", "serve", "--workers", "2"],
+            env=env, stdout=out, stderr=out,
+        )  # fmt: skip
+    ingress = Ingress(f"http://127.0.0.1:{port}", env["PLUG_PIPELINE_TOPIC_PREFIX"], process, log)
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text().count("listening on") < 2:  # each worker says so once
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)  # polling the log for the condition itself, bounded above
+    finally:
+        stop_ingress(ingress)
+    entries = [orjson.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    listening = [e for e in entries if e["message"].startswith("listening on")]
+    assert len(listening) == 2
+    assert all(e["logger"] == "pipeline.serve" for e in listening)
