@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import ssl
 import time
 import uuid
@@ -21,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 from aiokafka import AIOKafkaProducer
@@ -46,6 +45,7 @@ FLAGS = (
     "spool_dir",
     "tls_cert",
     "tls_key",
+    "warehouse",
 )
 
 
@@ -72,18 +72,27 @@ def check_config(config: Config) -> Check:
 
 async def check_kafka(config: Config, timeout_s: float) -> AsyncIterator[Check]:
     """Reachable, the idempotent producer authorised, then the topics against the plan."""
+    described: list[TopicPlan] | Exception
     try:
         async with asyncio.timeout(timeout_s), Cluster(config) as cluster:
             brokers = await cluster.brokers()
             wanted = plan(config, brokers)
-            have = await cluster.topics([t.name for t in wanted])
-    except (KafkaError, TopicsFailed, TimeoutError, OSError) as exc:
+            try:
+                have = await cluster.topics([t.name for t in wanted])
+                described = wanted
+            except (KafkaError, TopicsFailed) as exc:
+                described = exc  # reachable, but describing topics was refused
+    except (KafkaError, TimeoutError, OSError) as exc:
         reason = str(exc) or type(exc).__name__
         yield Check("fail", "kafka", f"Kafka at {config.bootstrap_servers} unreachable: {reason}")
         return
     yield Check("ok", "kafka", f"{brokers} broker(s) at {config.bootstrap_servers}")
     yield await _check_producer(config, timeout_s)
-    for check in check_topics(config, wanted, have):
+    if isinstance(described, Exception):
+        reason = str(described) or type(described).__name__
+        yield Check("fail", "topics", f"cannot describe the topics (DescribeConfigs): {reason}")
+        return
+    for check in check_topics(config, described, have):
         yield check
 
 
@@ -192,18 +201,33 @@ def check_tls(config: Config, now: float | None = None) -> Check:
     return Check("ok", "tls", f"certificate valid for {int(days)} more days ({until})")
 
 
+def _shown(url: str) -> str:
+    """The URL without its password, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def check_warehouse(target: str, timeout_s: float) -> Check:
-    """PostgreSQL: the server answers on its address; a DuckDB file: its folder is writable."""
-    parts = urlsplit(target)
-    if parts.scheme in {"postgresql", "postgres"}:
-        host, port = parts.hostname or "localhost", parts.port or 5432
+    """PostgreSQL: log in and ask its version; a DuckDB file: its folder is writable."""
+    if urlsplit(target).scheme in {"postgresql", "postgres"}:
+        import psycopg  # only the loader's machines need it loaded
+
         try:
-            with socket.create_connection((host, port), timeout=timeout_s):
-                pass
-        except OSError as exc:
-            return Check("fail", "warehouse", f"PostgreSQL at {host}:{port}: {exc.strerror or exc}")
-        return Check("ok", "warehouse", f"PostgreSQL at {host}:{port} accepts connections")
-    path = Path(parts.path if parts.scheme == "duckdb" else target)
+            with psycopg.connect(
+                target,
+                connect_timeout=max(1, int(timeout_s)),
+                application_name="plug-pipeline doctor",
+            ) as conn:
+                row = conn.execute("SHOW server_version").fetchone()
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return Check("fail", "warehouse", f"PostgreSQL at {_shown(target)}: {reason}")
+        version = row[0] if row else "?"
+        return Check("ok", "warehouse", f"PostgreSQL {version} at {_shown(target)}: logged in")
+    path = Path(target.removeprefix("duckdb:"))
     folder = path.parent.resolve()
     if not os.access(folder, os.W_OK):
         return Check("fail", "warehouse", f"DuckDB folder {folder} not writable")
@@ -225,7 +249,6 @@ async def run_checks(
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("doctor", help="check configuration, Kafka, topics, spool, TLS")
     configuration.add_flags(p, *FLAGS)
-    p.add_argument("--warehouse", help="a loader target to check: postgresql://... or a file")
     p.add_argument("--timeout", type=float, default=10.0, help="bound on each network check (s)")
     p.set_defaults(func=_doctor)
 
@@ -237,9 +260,13 @@ def _doctor(args: argparse.Namespace) -> int:
         print(Check("fail", "configuration", str(exc)).line())
         return EXIT_FAILED
 
+    # The loader's target is checked when one is named, by flag or environment.
+    named = args.warehouse or os.environ.get(configuration.setting("warehouse").env)
+    warehouse = config.warehouse if named else None
+
     async def checks() -> list[Check]:
         found = []
-        async for check in run_checks(config, args.warehouse, args.timeout):
+        async for check in run_checks(config, warehouse, args.timeout):
             print(check.line(), flush=True)
             found.append(check)
         return found

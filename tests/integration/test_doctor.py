@@ -8,11 +8,12 @@ import sys
 import uuid
 from pathlib import Path
 
-from confluent_kafka.admin import NewTopic
+from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
 from tests.conftest import TOKENS
 from tests.integration import kafka
 from tests.integration.conftest import free_port
+from tests.integration.warehouse import PG_URL
 
 
 def doctor(tmp_path: Path, bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -43,7 +44,7 @@ def statuses(output: str) -> dict[str, str]:
     return found
 
 
-def test_doctor_passes_against_the_real_broker(broker: str, tmp_path: Path) -> None:
+def test_doctor_passes_against_the_real_broker_and_postgresql(broker: str, tmp_path: Path) -> None:
     prefix = f"doc{uuid.uuid4().hex[:8]}"
     applied = subprocess.run(
         [sys.executable, "-m", "pipeline", "topics", "apply", "--topic-prefix", prefix],
@@ -55,9 +56,10 @@ def test_doctor_passes_against_the_real_broker(broker: str, tmp_path: Path) -> N
     )
     assert applied.returncode == 0, applied.stdout + applied.stderr
 
-    result = doctor(tmp_path, broker, "--topic-prefix", prefix)
+    result = doctor(tmp_path, broker, "--topic-prefix", prefix, "--warehouse", PG_URL)
     assert result.returncode == 0, result.stdout + result.stderr
     assert statuses(result.stdout) == {
+        "warehouse": "ok",  # logged in to the suite's PostgreSQL
         "configuration": "ok",
         "kafka": "ok",
         "kafka-auth": "ok",

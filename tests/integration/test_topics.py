@@ -8,7 +8,7 @@ import sys
 import time
 import uuid
 
-from confluent_kafka.admin import ConfigResource, NewTopic
+from confluent_kafka.admin import ConfigResource, NewTopic  # type: ignore[attr-defined]
 
 from pipeline.config import Config
 from pipeline.ops.plan import DAY_MS, max_message_bytes

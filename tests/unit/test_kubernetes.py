@@ -16,8 +16,6 @@ from pipeline.config import SETTINGS
 FOLDER = Path(__file__).parents[2] / "deploy" / "kubernetes"
 MANIFESTS = sorted(p for p in FOLDER.rglob("*.yaml") if p.name != "kustomization.yaml")
 VERSIONS = ["1.29.0", "1.37.0"]  # the oldest we support and the newest schemas we have
-# The loader's setting (pipeline/warehouse, built in parallel): refused until its row lands.
-LOADER_SETTINGS = {"PLUG_PIPELINE_WAREHOUSE"}
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -60,7 +58,7 @@ def env_names() -> set[str]:
 def test_every_variable_is_a_setting_the_program_knows() -> None:
     # The program refuses unknown PLUG_PIPELINE_* variables at start (exit 2).
     ours = {n for n in env_names() if n.startswith(("PLUG_PIPELINE_", "KAFKA_"))}
-    known = {s.env for s in SETTINGS} | LOADER_SETTINGS
+    known = {s.env for s in SETTINGS}
     assert ours <= known, sorted(ours - known)
     assert "PLUG_PIPELINE_TOKENS" not in env_names()  # tokens come as a file from the Secret
 

@@ -12,22 +12,12 @@ import yaml
 from prometheus_client.metrics_core import Metric
 
 from pipeline.metrics import Metrics
+from pipeline.warehouse.metrics import LoaderMetrics
 from tests.unit.promql import PromQLError, metric_names
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "plug-pipeline.json"
 ALERTS = DEPLOY / "prometheus" / "alerts.yaml"
-
-# The loader's metrics as the seams document names them (pipeline/warehouse is built in
-# parallel); once its registry is on main, the names come from the code instead.
-LOADER_METRICS_FROM_SEAMS = {
-    "plug_loader_events_total",
-    "plug_loader_rows_total",
-    "plug_loader_load_errors_total",
-    "plug_loader_lag_records",
-    *(f"plug_loader_batch_seconds{s}" for s in ("_bucket", "_sum", "_count")),
-    *(f"plug_loader_freshness_seconds{s}" for s in ("_bucket", "_sum", "_count")),
-}
 
 
 def series_names(family: Metric) -> set[str]:
@@ -42,10 +32,12 @@ def series_names(family: Metric) -> set[str]:
 
 
 def exported() -> set[str]:
+    """Every series the ingress's and the loader's registries expose."""
     names: set[str] = set()
-    for family in Metrics().registry.collect():
-        names |= series_names(family)
-    return names | LOADER_METRICS_FROM_SEAMS
+    for registry in (Metrics().registry, LoaderMetrics().registry):
+        for family in registry.collect():
+            names |= series_names(family)
+    return names
 
 
 def dashboard_exprs() -> list[str]:

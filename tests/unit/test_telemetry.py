@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from pipeline.app import build_app
@@ -12,7 +13,7 @@ from pipeline.metrics import METRICS
 from pipeline.sink.memory import MemorySink
 from tests.conftest import TOKENS, fixture_bytes
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
 JSON = {"Content-Type": "application/json"}
 
