@@ -18,7 +18,7 @@ export PLUG_PIPELINE_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/p
 
 .PHONY: install run serve test unit integration lint typecheck schemas kafka-up kafka-down \
         kafka-clean chromium pg-up pg-down pg-clean run-load bench-decode bench-compression \
-        bench bench-load clean asyncapi-check fuzz audit
+        bench-consume bench bench-load clean asyncapi-check fuzz audit
 
 install: $(STAMP)
 
@@ -95,6 +95,10 @@ test: install kafka-up pg-up chromium
 # The loader from the local broker into the local PostgreSQL (TARGET=plug.duckdb for DuckDB).
 run-load: install kafka-up pg-up
 	$(BIN)/plug-pipeline load --to "$${TARGET:-$(PLUG_PIPELINE_TEST_PG_URL)}" $(LOAD_ARGS)
+
+# pipeline.consume against plain aiokafka on the local broker (make kafka-up first).
+bench-consume: install
+	$(BIN)/python bench/consume.py $(BENCH_ARGS)
 
 bench-decode: install
 	$(BIN)/python bench/decode.py

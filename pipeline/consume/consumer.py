@@ -83,7 +83,7 @@ class Consumer:
         start_positions: StartPositions | None = None,
         commit_every: int = 500,
         commit_interval_s: float = 5.0,
-        max_records: int = 500,
+        max_records: int = 2000,
         client_id: str = "plug-pipeline-consumer",
         kafka_settings: Mapping[str, Any] | None = None,
     ) -> None:
@@ -115,6 +115,7 @@ class Consumer:
         self._last_commit = time.monotonic()
         self._ends: dict[TopicPartition, int] = {}
         self._assigned = False
+        self._owned: set[TopicPartition] = set()  # assigned now; kept here, read per event
         self._failure: BaseException | None = None
         self._stopping = asyncio.Event()
         self._started = False
@@ -161,6 +162,7 @@ class Consumer:
         await self._on_assigned(set(partitions))
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._owned |= assigned
         if self._start_positions is not None and assigned:
             wanted = await self._start_positions(
                 [Partition(tp.topic, tp.partition) for tp in assigned]
@@ -177,6 +179,7 @@ class Consumer:
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Commit what was handled on partitions we lose; forget what we had buffered."""
+        self._owned -= revoked
         await self.commit({tp: o for tp, o in self._handled.items() if tp in revoked})
         for tp in revoked:
             self._handled.pop(tp, None)
@@ -236,7 +239,8 @@ class Consumer:
         if self._current is not None:
             self._mark_handled(*self._current)
             self._current = None
-        await self._commit_if_due()
+        if self._commit_due():
+            await self.commit()
         while not self._stopping.is_set():
             if self._failure is not None:  # a rebalance step failed meanwhile
                 raise self._failure
@@ -246,7 +250,17 @@ class Consumer:
                 await self._fill()
                 continue
             msg = self._buffer.popleft()
-            item = await self._take(msg)
+            record = RawRecord(
+                msg.topic, msg.partition, msg.offset, msg.timestamp, msg.key, msg.value,
+                list(msg.headers or ()),
+            )  # fmt: skip
+            try:
+                item = self._take(record)
+            except UndecodableRecord as exc:
+                await self._undecodable(
+                    exc.at(record.topic, record.partition, record.offset), record
+                )
+                continue
             if item is not None:
                 self._current = (_tp(msg), msg.offset)
                 self.stats.delivered += 1
@@ -255,42 +269,39 @@ class Consumer:
             raise self._failure
         raise StopAsyncIteration
 
-    async def _take(self, msg: Any) -> ConsumedEvent | None:
-        """The record decoded, or None when it is a duplicate or went to the callback."""
-        record = RawRecord(
-            msg.topic, msg.partition, msg.offset, msg.timestamp, msg.key, msg.value,
-            list(msg.headers or ()),
-        )  # fmt: skip
-        try:
-            event_type = _event_type(self.prefix, record)
-            event = decode_event(event_type, record.value or b"")
-        except UndecodableRecord as exc:
-            located = exc.at(record.topic, record.partition, record.offset)
-            self.stats.undecodable += 1
-            if self._on_undecodable is None:
-                self._failure = located
-                raise located from None
-            await self._on_undecodable(located, record)
-            self._mark_handled(_tp(msg), msg.offset)
-            return None
+    # Per record: plain calls, no coroutine, as most records decode and are no duplicate.
+    def _take(self, record: RawRecord) -> ConsumedEvent | None:
+        """The record decoded, or None for a duplicate; raises ``UndecodableRecord``."""
+        event_type = _event_type(self.prefix, record)
+        event = decode_event(event_type, record.value or b"")
         if self.dedup is not None and self.dedup.seen(event.event_id):
             self.stats.duplicates += 1
-            self._mark_handled(_tp(msg), msg.offset)
+            self._mark_handled(TopicPartition(record.topic, record.partition), record.offset)
             return None
         return ConsumedEvent(event, event_type, record)
 
+    async def _undecodable(self, located: UndecodableRecord, record: RawRecord) -> None:
+        """Raise it, and stay failed so nothing past it is committed; or hand it over."""
+        self.stats.undecodable += 1
+        if self._on_undecodable is None:
+            self._failure = located
+            raise located
+        await self._on_undecodable(located, record)
+        self._mark_handled(TopicPartition(record.topic, record.partition), record.offset)
+
     def _mark_handled(self, tp: TopicPartition, offset: int) -> None:
-        if tp not in self._kafka.assignment():
+        if self.group_id is None:
+            return  # nothing is committed: nothing to remember (nor a commit to come due)
+        if tp not in self._owned:
             return  # taken away meanwhile: its new owner reads it again from the last commit
         self._handled[tp] = offset + 1
         self._since_commit += 1
 
-    async def _commit_if_due(self) -> None:
-        if self._since_commit and (
+    def _commit_due(self) -> bool:
+        return bool(self._since_commit) and (
             self._since_commit >= self._commit_every
             or time.monotonic() - self._last_commit >= self._commit_interval_s
-        ):
-            await self.commit()
+        )
 
     async def _fill(self) -> None:
         """Wait for records, a stop, or the next commit time, whichever comes first."""
@@ -319,7 +330,8 @@ class Consumer:
         for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)):
             if tp in assigned:
                 self._buffer.extend(batches[tp])
-        await self._commit_if_due()
+        if self._commit_due():
+            await self.commit()
 
     async def _caught_up(self) -> bool:
         """Every assigned partition has reached the end offset it had when first assigned."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import Config
-from pipeline.consume import Consumer, DedupWindow
+from pipeline.consume import DedupWindow
 
 
 def test_an_id_seen_again_within_the_window_is_a_duplicate() -> None:
@@ -47,18 +46,3 @@ def test_remember_seeds_the_window_with_ids_handled_before() -> None:
 def test_a_window_holds_at_least_one_id() -> None:
     with pytest.raises(ValueError, match="at least one"):
         DedupWindow(0)
-
-
-def test_the_consumer_keeps_the_settings_at_least_once_depends_on() -> None:
-    with pytest.raises(ValueError, match="enable_auto_commit"):
-        Consumer(Config(), group_id="g", kafka_settings={"enable_auto_commit": True})
-    consumer = Consumer(Config(), dedup=5)  # no event loop, no connection needed to build one
-    assert consumer.dedup is not None
-    assert consumer.dedup.size == 5
-    assert len(consumer.topics) == 7
-
-
-async def test_iterating_before_start_is_an_error_not_an_empty_stream() -> None:
-    consumer = Consumer(Config())
-    with pytest.raises(RuntimeError, match="start"):
-        await anext(consumer)
