@@ -114,7 +114,7 @@ bench: install
 
 # Loader throughput, freshness and memory into DuckDB and PostgreSQL (not part of `make test`).
 bench-load: install pg-up
-	$(BIN)/python bench/load.py $(BENCH_ARGS)
+	$(BIN)/python -m bench.load $(BENCH_ARGS)
 
 # Coverage-guided fuzzing of decode + normalise (minutes; not part of `make test`).
 # Crashing inputs land in tests/fixtures/fuzz/, which the unit tests replay.

@@ -10,7 +10,7 @@ PostgreSQL (``make pg-up``; a database of the run's own), for each target:
 - live: the loader running at its defaults while records are produced at ``--rate`` for
   ``--seconds``; freshness (Kafka timestamp -> committed row) p50 / p99 from the
   loader's ``plug_loader_freshness_seconds`` histogram, interpolated within buckets;
-- peak RSS of the loader process (``ru_maxrss`` from ``wait4``).
+- peak RSS of the loader process (its ``VmHWM``, read while it runs).
 
 Records are what the ingress publishes for the simulator's bodies (one tenant per copy,
 so every event id is distinct), produced with librdkafka. Prints a Markdown table.
@@ -36,7 +36,7 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from bench.e2e import BOOTSTRAP, OUT, ROOT, Broker, log
+from bench.e2e import BOOTSTRAP, OUT, ROOT, Broker, log, vm_hwm_kb
 from pipeline import ingest
 from pipeline.errors import Malformed
 from pipeline.record import Record
@@ -145,13 +145,29 @@ def start_loader(prefix: str, target: str, *args: str) -> subprocess.Popen[bytes
     return subprocess.Popen(cmd, env=env, stdout=log_file, stderr=log_file, cwd=ROOT)
 
 
-def reap(process: subprocess.Popen[bytes]) -> float:
-    """Wait for the loader; its peak RSS in MB."""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+class Peak:
+    """The loader's peak RSS: VmHWM, read while it runs. (Its ru_maxrss would start at this
+    process's own size, inherited at fork, and this process holds every record it sends.)"""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.kb = 0
+
+    def read(self) -> None:
+        self.kb = max(self.kb, vm_hwm_kb(self.process.pid))
+
+    @property
+    def mb(self) -> float:
+        return self.kb / 1024
+
+
+def done(process: subprocess.Popen[bytes], block: bool = True) -> bool:
+    """Whether the loader has exited (failing the run if it failed)."""
+    if process.poll() is None and not block:
+        return False
+    if process.wait() != 0:
         raise SystemExit(f"bench: the loader failed ({process.returncode}); see bench/out/")
-    return usage.ru_maxrss / 1024
+    return True
 
 
 def replay(kind: str, target: str, n: int) -> Result:
@@ -164,7 +180,11 @@ def replay(kind: str, target: str, n: int) -> Result:
     started = time.monotonic()
     process = start_loader(prefix, target, "--until-caught-up")
     samples: list[tuple[float, float, float]] = []  # time, events, rows
-    while process.poll() is None:
+    peak = Peak(process)
+    while True:
+        peak.read()
+        if done(process, block=False):
+            break
         figures = scrape()
         if figures:
             samples.append(
@@ -176,13 +196,12 @@ def replay(kind: str, target: str, n: int) -> Result:
             )
         time.sleep(0.2)
     wall = time.monotonic() - started
-    rss = reap(process)
     moving = [s for s in samples if s[1] > 0]
     first, last = moving[0], moving[-1]
     seconds = max(last[0] - first[0], 1e-9)
     events, rows = last[1] - first[1], last[2] - first[2]
-    return Result(kind, "replay", int(last[1]), int(last[2]), seconds, events / seconds,
-                  rows / seconds, wall, rss_mb=rss)  # fmt: skip
+    return Result(kind, "replay", n, int(last[2]), seconds, events / seconds,
+                  rows / seconds, wall, rss_mb=peak.mb)  # fmt: skip
 
 
 def live(kind: str, target: str, rate: int, seconds: float) -> Result:
@@ -194,8 +213,11 @@ def live(kind: str, target: str, rate: int, seconds: float) -> Result:
     time.sleep(3)  # let the loader join its group before traffic starts
     log(f"{kind}: producing {rate}/s for {seconds:.0f} s")
     p = producer()
+    peak = Peak(process)
     started = time.monotonic()
     for i, r in enumerate(pool):
+        if i % 1000 == 0:
+            peak.read()
         due = started + i / rate
         while (now := time.monotonic()) < due:
             p.poll(min(due - now, 0.01))
@@ -204,15 +226,17 @@ def live(kind: str, target: str, rate: int, seconds: float) -> Result:
     sent = time.monotonic() - started
     deadline = time.monotonic() + 120
     while total(scrape(), "plug_loader_events_total") < len(pool):
+        peak.read()
         if time.monotonic() > deadline:
             raise SystemExit("bench: the live records were not all loaded within 120 s")
         time.sleep(0.2)
     figures = scrape()
+    peak.read()
     process.send_signal(signal.SIGTERM)
-    rss = reap(process)
+    done(process)
     rows = int(total(figures, "plug_loader_rows_total"))
     return Result(kind, f"live {rate}/s", len(pool), rows, sent, len(pool) / sent, rows / sent,
-                  sent, quantile(figures, 0.5), quantile(figures, 0.99), rss)  # fmt: skip
+                  sent, quantile(figures, 0.5), quantile(figures, 0.99), peak.mb)  # fmt: skip
 
 
 def pg_database() -> str:
@@ -287,7 +311,7 @@ def write_results(results: list[Result], args: argparse.Namespace, load: str) ->
             "## Warehouse loader (`make bench-load`)",
             "",
             f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
-            f"- command: `.venv/bin/python bench/load.py --events {args.events} --rate "
+            f"- command: `.venv/bin/python -m bench.load --events {args.events} --rate "
             f"{args.rate} --seconds {args.seconds:g} --targets {args.targets}`",
             f"- machine: {os.cpu_count()} cores, load average at start {load}",
             "- Kafka 4.3.1 single node (6 partitions a topic); PostgreSQL 15 from `make pg-up`;",
@@ -297,7 +321,7 @@ def write_results(results: list[Result], args: argparse.Namespace, load: str) ->
             table(results),
             "",
             "Events/s and rows/s over the committing part of the run (replay) or over the",
-            "producing time (live); freshness from the loader's histogram; RSS is ru_maxrss.",
+            "producing time (live); freshness from the loader's histogram; RSS is its VmHWM.",
             END,
         ]
     )

@@ -62,6 +62,8 @@ class DuckDBTarget:
         # loader checkpoints every few batches. Larger WAL, fewer checkpoints; a restart
         # after a crash replays at most this much.
         self._con.execute("SET checkpoint_threshold = '256MB'")
+        # DuckDB's cache would otherwise grow to most of the machine's memory
+        self._con.execute("SET memory_limit = '256MB'")
         self._inserts = {t: insert_if_absent(t, _STAGING, "duckdb") for t in LOADED_TABLES}
 
     def describe(self) -> str:

@@ -125,8 +125,8 @@ class Loader:
             client_id="plug-pipeline-load",
             auto_offset_reset="earliest",
             group_instance_id=self.options.instance_id,
-            fetch_max_bytes=16 * 1024 * 1024,
-            max_partition_fetch_bytes=1024 * 1024,
+            fetch_max_bytes=4 * 1024 * 1024,
+            max_partition_fetch_bytes=256 * 1024,
             session_timeout_ms=10000,
             heartbeat_interval_ms=1000,
             # a topic created after start (the ingress makes them) is joined within this
