@@ -18,7 +18,7 @@ export PLUG_PIPELINE_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/p
 
 .PHONY: install run serve test unit integration lint typecheck schemas kafka-up kafka-down \
         kafka-clean chromium pg-up pg-down pg-clean run-load bench-decode bench-compression \
-        bench-consume bench bench-load clean asyncapi-check fuzz audit
+        bench-handler bench-consume bench bench-load clean asyncapi-check fuzz audit
 
 install: $(STAMP)
 
@@ -106,6 +106,11 @@ bench-decode: install
 # CPU per webhook and bytes for every codec and level, on aiokafka's own batch builder.
 bench-compression: install
 	$(BIN)/python bench/compression.py $(BENCH_ARGS)
+
+# The ingress's own CPU us per request through its HTTP stack, an in-memory sink, no Kafka;
+# e.g. make bench-handler BENCH_ARGS="--compare main --rounds 5".
+bench-handler: install
+	$(BIN)/python bench/handler.py $(BENCH_ARGS)
 
 # End to end against the bench's own Kafka on 127.0.0.1:19092 (not part of `make test`);
 # e.g. make bench BENCH_ARGS=--quick, or BENCH_ARGS="--profile --workers 2".

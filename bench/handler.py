@@ -1,0 +1,308 @@
+"""The ingress's own CPU per request, through its real HTTP stack (``make bench-handler``).
+
+No Kafka: the ingress runs with the in-memory sink (``pipeline/sink/memory.py``), so
+what is measured is ours and aiohttp's: parse, dispatch, auth, read, decode,
+normalise, event id, headers, metrics, the answer. Each server runs in a process of
+its own that reports its own ``time.process_time()`` around a window of requests, so
+the figure is CPU microseconds per request, not wall time: on a loaded machine it
+moves far less than requests per second. The load client runs in this process.
+
+Targets, measured in alternation, round after round (a slow spell hits every one):
+
+* ``ingress``: this tree's ingress (``plug-pipeline serve``'s runner, guard included);
+* ``ingress@REV`` with ``--compare REV``: the same ingress of a git revision, checked
+  out in a temporary worktree (the before of a before/after in one run);
+* ``bare-app``: an aiohttp ``web.Application`` handler that reads the body and answers
+  200 (``bench/baselines/ceiling.py``), the ceiling ``make bench`` compares against;
+* ``bare-server``: the same on aiohttp's low-level ``web.Server``.
+
+    .venv/bin/python bench/handler.py                      # ~1 minute
+    .venv/bin/python bench/handler.py --compare main --rounds 5
+    .venv/bin/python bench/handler.py --serve ingress --port 18090   # one server, by hand
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+# Imported from the tree under test: its server process runs with PYTHONPATH set to it.
+from pipeline.record import Record
+from pipeline.sink.base import Durability
+from pipeline.sink.memory import MemorySink
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-token"
+BODIES = {
+    "receive": "receive-message",
+    "status": "message-status",
+    "finish40": "finish-attendance",
+}
+_OK = b'{"status":"ok"}'
+
+
+# -- the servers (each in its own process) ---------------------------------------------
+
+
+class DroppingSink(MemorySink):
+    """The in-memory sink, its records let go after each publish: memory stays flat."""
+
+    async def publish(self, records: Sequence[Record]) -> Durability:
+        durability = await super().publish(records)
+        self.records.clear()
+        return durability
+
+
+async def _ingress_runner() -> object:
+    from pipeline import serve
+    from pipeline.config import Config
+
+    config = Config(tokens={"bench": (TOKEN,)}, max_body_bytes=4 * 1024 * 1024)
+    sink = DroppingSink()
+    make_runner = getattr(serve, "make_runner", None)
+    if make_runner is not None:
+        return make_runner(config, sink)
+    # revisions before serve.make_runner: the runner serve() built inline
+    from pipeline.app import build_app
+    from pipeline.http.guard import GuardedAppRunner, Limits, handler_args
+
+    return GuardedAppRunner(
+        build_app(config, sink),
+        Limits.of(config),
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=config.shutdown_timeout_s,
+        **handler_args(config),
+    )
+
+
+async def _bare_app_runner() -> object:
+    from aiohttp import web
+
+    from bench.baselines.ceiling import build_app
+
+    return web.AppRunner(build_app(), access_log=None)
+
+
+async def _bare_server_runner() -> object:
+    from aiohttp import web
+
+    async def handle(request: web.BaseRequest) -> web.Response:
+        await request.read()
+        return web.Response(body=_OK, content_type="application/json")
+
+    return web.ServerRunner(web.Server(handle, access_log=None))
+
+
+async def _serve(target: str, port: int) -> None:
+    from aiohttp import web
+
+    make = _bare_app_runner if target.startswith("bare-app") else _ingress_runner
+    if target.startswith("bare-server"):
+        make = _bare_server_runner
+    runner = await make()
+    assert isinstance(runner, web.BaseRunner)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def command() -> None:
+        line = sys.stdin.readline().strip()
+        if line == "cpu":
+            print(f"{time.process_time():.6f}", flush=True)
+        else:
+            done.set()
+
+    loop.add_reader(sys.stdin.fileno(), command)
+    print("ready", flush=True)
+    await done.wait()
+    loop.remove_reader(sys.stdin.fileno())
+    await runner.cleanup()
+
+
+# -- the load client (this process) ----------------------------------------------------
+
+
+def _request(path: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path}?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _one_connection(port: int, request: bytes, count: int, statuses: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for _ in range(count):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            statuses.append(int(head[9:12]))
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+async def _drive(port: int, request: bytes, count: int, connections: int) -> list[int]:
+    statuses: list[int] = []
+    each = max(1, count // connections)
+    await asyncio.gather(
+        *(_one_connection(port, request, each, statuses) for _ in range(connections))
+    )
+    return statuses
+
+
+class Server:
+    """One target's server process and its CPU clock."""
+
+    def __init__(self, target: str, port: int, source: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(source)}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__)), "--serve", target, "--port", str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=source,
+        )
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{target} did not start")
+
+    def cpu(self) -> float:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write("cpu\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.write("stop\n")
+            self.proc.stdin.flush()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@contextlib.contextmanager
+def _worktree(rev: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="bench-handler-") as tmp:
+        path = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(path), rev],
+            check=True,
+        )
+        try:
+            yield path
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=True
+            )
+
+
+def _bodies() -> dict[str, bytes]:
+    from pipeline.simulate.generator import Generator
+
+    gen = Generator(seed=1)
+    return {
+        "receive": gen.receive_message_body(size_hint=1024),
+        "status": gen.message_status_body(),
+        "finish40": gen.finish_attendance_body(40),
+    }
+
+
+def _measure(
+    args: argparse.Namespace, targets: dict[str, Path]
+) -> dict[tuple[str, str], list[float]]:
+    bodies = _bodies()
+    results: dict[tuple[str, str], list[float]] = {}
+    port = args.port
+    for round_no in range(args.rounds):
+        # alternate the order too, so no target always runs first (or last) in a round
+        order = list(targets) if round_no % 2 == 0 else list(reversed(targets))
+        for target in order:
+            server = Server(target, port, targets[target])
+            try:
+                for name, body in bodies.items():
+                    request = _request(f"/webhooks/{BODIES[name]}", body)
+                    asyncio.run(_drive(port, request, args.warmup, args.connections))
+                    before = server.cpu()
+                    statuses = asyncio.run(_drive(port, request, args.requests, args.connections))
+                    spent = server.cpu() - before
+                    bad = [s for s in statuses if s != 200]
+                    if bad:
+                        raise RuntimeError(f"{target} answered {bad[:5]} to {name}")
+                    us = spent / len(statuses) * 1e6
+                    results.setdefault((target, name), []).append(us)
+                    print(f"round {round_no + 1} {target:<16} {name:<9} {us:7.1f} us/request")
+            finally:
+                server.stop()
+            port += 1
+    return results
+
+
+def _table(results: dict[tuple[str, str], list[float]], targets: list[str]) -> str:
+    rows = [
+        "| target | " + " | ".join(BODIES) + " |",
+        "|---|" + "---|" * len(BODIES),
+    ]
+    for target in targets:
+        cells = []
+        for name in BODIES:
+            runs = results[(target, name)]
+            cells.append(f"{statistics.median(runs):.1f} (min {min(runs):.1f})")
+        rows.append(f"| {target} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=18090)
+    parser.add_argument("--compare", metavar="REV", help="also measure this git revision")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=10_000, help="per body and round")
+    parser.add_argument("--warmup", type=int, default=1_000)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    import uvloop
+
+    if args.serve:
+        uvloop.run(_serve(args.serve, args.port))
+        return 0
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    with contextlib.ExitStack() as stack:
+        targets: dict[str, Path] = {"ingress": ROOT}
+        if args.compare:
+            targets[f"ingress@{args.compare}"] = stack.enter_context(_worktree(args.compare))
+        targets["bare-app"] = ROOT
+        targets["bare-server"] = ROOT
+        results = _measure(args, targets)
+    print()
+    print(f"CPU us per request of the server process, median of {args.rounds} rounds")
+    print(f"({args.requests} requests per body and round, {args.connections} connections):")
+    print()
+    print(_table(results, list(targets)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
