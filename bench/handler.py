@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import os
 import statistics
 import subprocess
@@ -34,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 # Imported from the tree under test: its server process runs with PYTHONPATH set to it.
 from pipeline.record import Record
@@ -68,20 +70,21 @@ async def _ingress_runner() -> object:
 
     config = Config(tokens={"bench": (TOKEN,)}, max_body_bytes=4 * 1024 * 1024)
     sink = DroppingSink()
-    make_runner = getattr(serve, "make_runner", None)
-    if make_runner is not None:
-        return make_runner(config, sink)
-    # revisions before serve.make_runner: the runner serve() built inline
-    from pipeline.app import build_app
-    from pipeline.http.guard import GuardedAppRunner, Limits, handler_args
+    runner_for = getattr(serve, "runner_for", None)
+    if runner_for is not None:
+        from pipeline.app import build_ingress
 
-    return GuardedAppRunner(
-        build_app(config, sink),
-        Limits.of(config),
+        return runner_for(build_ingress(config, sink))
+    # revisions before serve.runner_for: the runner serve() built inline, on an Application
+    app_module: Any = importlib.import_module("pipeline.app")
+    guard: Any = importlib.import_module("pipeline.http.guard")
+    return guard.GuardedAppRunner(
+        app_module.build_app(config, sink),
+        guard.Limits.of(config),
         handle_signals=False,
         access_log=None,
         shutdown_timeout=config.shutdown_timeout_s,
-        **handler_args(config),
+        **guard.handler_args(config),
     )
 
 

@@ -7,7 +7,10 @@
     ├── Rejected               the request is at fault: 4xx, never retried as is
     │   ├── BadRequest         400  a token given twice, or another request-level fault
     │   ├── Unauthorised       401  missing or unknown tenant token
+    │   ├── NotFound           404  no such path
     │   ├── UnknownWebhook     404  no such webhook path
+    │   ├── MethodNotAllowed   405  a method the path does not take (Allow)
+    │   ├── ExpectationFailed  417  an Expect other than 100-continue
     │   ├── RequestTimeout     408  the body did not arrive within its bound
     │   ├── UriTooLong         414  query string over its limit
     │   ├── RateLimited        429  the tenant's rate limit is reached (Retry-After)
@@ -73,9 +76,28 @@ class Unauthorised(Rejected):
     reason = "unauthorised"
 
 
+class NotFound(Rejected):
+    status = 404
+    reason = "not_found"
+
+
 class UnknownWebhook(Rejected):
     status = 404
     reason = "unknown_webhook"
+
+
+class MethodNotAllowed(Rejected):
+    status = 405
+    reason = "method_not_allowed"
+
+    def __init__(self, detail: str, allow: Sequence[str]) -> None:
+        super().__init__(detail)
+        self.allow = tuple(allow)
+
+
+class ExpectationFailed(Rejected):
+    status = 417
+    reason = "expectation_failed"
 
 
 class RequestTimeout(Rejected):

@@ -18,7 +18,8 @@ trickle can never starve a client that sends its request at once: a new connecti
 gets in, and is shed only after every older waiting one.
 
 ``GuardedServer`` is an ``aiohttp.web.Server`` (the low-level server) whose protocol is
-``GuardedProtocol``; ``GuardedAppRunner`` puts it under an ``Application``.
+``GuardedProtocol``; ``GuardedRunner`` runs it for a ``Service`` (the ingress: its
+dispatch and the lifecycle of its sink).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import enum
 import logging
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -295,19 +296,43 @@ class GuardedServer(web.Server):
         self._open -= 1
 
 
-class GuardedAppRunner(web.AppRunner):
-    """An ``AppRunner`` whose server is a ``GuardedServer``."""
+class Service(Protocol):
+    """What ``GuardedRunner`` serves: a request handler and a lifecycle around it."""
 
-    def __init__(self, app: web.Application, limits: Limits, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse: ...
+
+    async def start(self) -> None:
+        """Open resources, before the first request."""
+
+    async def shutdown(self) -> None:
+        """The listener is closed; in-flight requests are still being answered."""
+
+    async def stop(self) -> None:
+        """Close resources, after the last request."""
+
+
+class GuardedRunner(web.BaseRunner):
+    """A runner whose server is a ``GuardedServer`` calling ``service.handle``.
+
+    What ``AppRunner`` does for an ``Application``, for our own service: start before
+    serving, shutdown once the listener is closed, stop after the last connection.
+    """
+
+    def __init__(self, service: Service, limits: Limits, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._service = service
         self._limits = limits
 
     async def _make_server(self) -> web.Server:
-        plain = await super()._make_server()  # runs the app's start-up, as AppRunner does
+        await self._service.start()
+        kwargs = dict(self._kwargs)
+        cancellation = bool(kwargs.pop("handler_cancellation", False))
         return GuardedServer(
-            plain.request_handler,
-            request_factory=plain.request_factory,
-            handler_cancellation=plain.handler_cancellation,
-            limits=self._limits,
-            **plain._kwargs,  # the handler arguments AppRunner gathered (debug, access log...)
+            self._service.handle, handler_cancellation=cancellation, limits=self._limits, **kwargs
         )
+
+    async def shutdown(self) -> None:
+        await self._service.shutdown()
+
+    async def _cleanup_server(self) -> None:
+        await self._service.stop()

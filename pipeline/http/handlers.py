@@ -1,4 +1,8 @@
-"""Request -> ingest -> response. The only module that sees both aiohttp and the sink."""
+"""Request -> ingest -> response. The only module that sees both aiohttp and the sink.
+
+``Endpoints`` holds the handlers; ``Dispatch`` (``dispatch.py``) routes to them and
+turns what they raise into answers.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -23,24 +26,24 @@ from pipeline.errors import (
     RequestTimeout,
     TooLarge,
     Unauthorised,
-    UnknownWebhook,
     UnsupportedMedia,
     UriTooLong,
 )
+from pipeline.http.dispatch import Handler, send_continue
 from pipeline.http.guard import BodyTimeout
-from pipeline.http.keys import CONFIG, SINK, STATE, State
+from pipeline.http.state import State
 from pipeline.metrics import METRICS
 from pipeline.record import Record
+from pipeline.sink.base import Sink
 from pipeline.webhooks import Webhook
 
 log = logging.getLogger(__name__)
 
-_WEBHOOKS = {w.value: w for w in Webhook}
 _RECEIVED = {w: METRICS.received.labels(w.value) for w in Webhook}
 _BEARER = "bearer "
 
 
-def tenant_of(request: web.Request, config: Config, state: State) -> str:
+def tenant_of(request: web.BaseRequest, config: Config, state: State) -> str:
     """The tenant the request's token names; checked before any of the body is read."""
     if len(request.query_string) > config.max_query_bytes:
         raise UriTooLong(f"the query string is over {config.max_query_bytes} bytes")
@@ -61,7 +64,7 @@ def tenant_of(request: web.Request, config: Config, state: State) -> str:
     return tenant
 
 
-def _check_media(request: web.Request) -> None:
+def _check_media(request: web.BaseRequest) -> None:
     ctype = request.content_type  # aiohttp defaults a missing header to octet-stream
     if ctype != "application/json" and not ctype.endswith("+json"):
         raise UnsupportedMedia(f"Content-Type must be application/json, not {ctype}")
@@ -85,7 +88,7 @@ class _Held:
         self.size = 0
 
 
-async def read_body(request: web.Request, limit: int, held: _Held, budget: int) -> bytes:
+async def read_body(request: web.BaseRequest, limit: int, held: _Held, budget: int) -> bytes:
     """The body, refused as soon as it passes ``limit`` bytes rather than buffered whole.
 
     Bytes are charged as they arrive, not as claimed: a client that promises a large
@@ -105,104 +108,109 @@ async def read_body(request: web.Request, limit: int, held: _Held, budget: int) 
     return b"".join(chunks)
 
 
-def webhook_handler(hook: Webhook) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The POST handler of one webhook: a plain route each, matched without a pattern."""
+class Endpoints:
+    """The ingress's handlers over its config, sink and state; ``routes()`` for ``Dispatch``."""
 
-    async def handle(request: web.Request) -> web.Response:
-        return await _webhook(request, hook)
+    def __init__(self, config: Config, sink: Sink, state: State) -> None:
+        self.config = config
+        self.sink = sink
+        self.state = state
 
-    return handle
+    def routes(self) -> dict[str, dict[str, Handler]]:
+        routes: dict[str, dict[str, Handler]] = {
+            f"/webhooks/{hook.value}": {hdrs.METH_POST: self._webhook_handler(hook)}
+            for hook in Webhook
+        }
+        routes["/healthz"] = {hdrs.METH_GET: self.healthz}
+        routes["/readyz"] = {hdrs.METH_GET: self.readyz}
+        routes["/metrics"] = {hdrs.METH_GET: self.metrics}
+        routes["/openapi.json"] = {hdrs.METH_GET: self.openapi}
+        return routes
 
+    def _webhook_handler(self, hook: Webhook) -> Handler:
+        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            return await self._webhook(request, hook)
 
-async def not_a_webhook(request: web.Request) -> web.Response:
-    """Everything else under /webhooks/: an unknown name (404) or another method (405)."""
-    name = request.match_info["event"]
-    if name not in _WEBHOOKS:
-        raise UnknownWebhook(f"no webhook named {name!r}; known: {', '.join(_WEBHOOKS)}")
-    raise web.HTTPMethodNotAllowed(request.method, [hdrs.METH_POST])
+        return handle
 
-
-async def _webhook(request: web.Request, hook: Webhook) -> web.Response:
-    config = request.app[CONFIG]
-    state = request.app[STATE]
-    tenant = tenant_of(request, config, state)
-    _check_media(request)
-    length = request.content_length
-    if length is not None and length > config.max_body_bytes:
-        # at once, before any budget is looked at: no amount of waiting makes it fit
-        raise TooLarge(f"body of {length} bytes is over the {config.max_body_bytes}-byte limit")
-    if state.limiter is not None and (wait := state.limiter.take(tenant)):
-        raise RateLimited(f"tenant {tenant} is over its rate limit", math.ceil(wait))
-    held = _Held(state)
-    try:
-        body = await read_body(request, config.max_body_bytes, held, config.max_in_flight_bytes)
-        # The count bounds webhooks waiting on Kafka; one still arriving holds no slot.
-        if state.in_flight >= config.max_in_flight:
-            raise Overloaded(f"{state.in_flight} webhooks in flight, the limit")
-        state.in_flight += 1
+    async def _webhook(self, request: web.BaseRequest, hook: Webhook) -> web.Response:
+        config = self.config
+        state = self.state
+        tenant = tenant_of(request, config, state)
+        _check_media(request)
+        length = request.content_length
+        if length is not None and length > config.max_body_bytes:
+            # at once, before any budget is looked at: no amount of waiting makes it fit
+            raise TooLarge(f"body of {length} bytes is over the {config.max_body_bytes}-byte limit")
+        if state.limiter is not None and (wait := state.limiter.take(tenant)):
+            raise RateLimited(f"tenant {tenant} is over its rate limit", math.ceil(wait))
+        await send_continue(request)
+        held = _Held(state)
         try:
-            _RECEIVED[hook].inc()
-            return await _accept(request, hook, tenant, body)
+            body = await read_body(request, config.max_body_bytes, held, config.max_in_flight_bytes)
+            # The count bounds webhooks waiting on Kafka; one still arriving holds no slot.
+            if state.in_flight >= config.max_in_flight:
+                raise Overloaded(f"{state.in_flight} webhooks in flight, the limit")
+            state.in_flight += 1
+            try:
+                _RECEIVED[hook].inc()
+                return await self._accept(hook, tenant, body)
+            finally:
+                state.in_flight -= 1
         finally:
-            state.in_flight -= 1
-    finally:
-        held.release()
+            held.release()
 
-
-async def _accept(request: web.Request, hook: Webhook, tenant: str, body: bytes) -> web.Response:
-    config = request.app[CONFIG]
-    sink = request.app[SINK]
-    received_at = time.time_ns() // 1_000_000
-    try:
-        record = ingest.ingest(hook, tenant, body, received_at, config.topic_prefix)
-    except Malformed as exc:
-        dead = ingest.deadletter(hook, tenant, body, received_at, config.topic_prefix, exc)
-        # The raw bytes must be durable before we say 400: a 503 asks Plug to send again.
-        with contextlib.suppress(RefusedByKafka):  # then the sink kept it in quarantine
-            await sink.publish((dead,))
-        METRICS.deadlettered.inc()
-        log.info("dead-lettered a %s webhook of %s: %s", hook.value, tenant, exc.reason)
-        raise
-    records: tuple[Record, ...] = (record,)
-    if config.raw_archive:
-        records = (record, ingest.raw(hook, tenant, body, received_at, config.topic_prefix, record))
-    try:
-        durability = await sink.publish(records)
-    except RefusedByKafka as exc:
-        # The sink has set the refused records aside. The event itself refused: 413; only
-        # its raw copy refused: the event is durable, and that is what the answer is about.
-        if any(r.topic == record.topic for r in exc.refused):
+    async def _accept(self, hook: Webhook, tenant: str, body: bytes) -> web.Response:
+        config = self.config
+        sink = self.sink
+        received_at = time.time_ns() // 1_000_000
+        try:
+            record = ingest.ingest(hook, tenant, body, received_at, config.topic_prefix)
+        except Malformed as exc:
+            dead = ingest.deadletter(hook, tenant, body, received_at, config.topic_prefix, exc)
+            # The raw bytes must be durable before we say 400: a 503 asks Plug to send again.
+            with contextlib.suppress(RefusedByKafka):  # then the sink kept it in quarantine
+                await sink.publish((dead,))
+            METRICS.deadlettered.inc()
+            log.info("dead-lettered a %s webhook of %s: %s", hook.value, tenant, exc.reason)
             raise
-        log.warning("raw copy of %s set aside: %s", record.event_id, exc.reason)
-        durability = "published"
-    return web.Response(
-        body=orjson.dumps({"event_id": record.event_id, "status": durability}),
-        content_type="application/json",
-    )
+        records: tuple[Record, ...] = (record,)
+        if config.raw_archive:
+            raw = ingest.raw(hook, tenant, body, received_at, config.topic_prefix, record)
+            records = (record, raw)
+        try:
+            durability = await sink.publish(records)
+        except RefusedByKafka as exc:
+            # The sink has set the refused records aside. The event itself refused: 413; only
+            # its raw copy refused: the event is durable, and that is what the answer is about.
+            if any(r.topic == record.topic for r in exc.refused):
+                raise
+            log.warning("raw copy of %s set aside: %s", record.event_id, exc.reason)
+            durability = "published"
+        return web.Response(
+            body=orjson.dumps({"event_id": record.event_id, "status": durability}),
+            content_type="application/json",
+        )
 
+    async def healthz(self, request: web.BaseRequest) -> web.StreamResponse:
+        problem = self.sink.health()
+        if problem is not None:
+            # The ingress cannot heal: an orchestrator should restart it.
+            return web.json_response({"status": "unhealthy", "reason": problem}, status=503)
+        return web.json_response({"status": "ok"})
 
-async def healthz(request: web.Request) -> web.Response:
-    problem = request.app[SINK].health()
-    if problem is not None:
-        # The ingress cannot heal: an orchestrator should restart it.
-        return web.json_response({"status": "unhealthy", "reason": problem}, status=503)
-    return web.json_response({"status": "ok"})
+    async def readyz(self, request: web.BaseRequest) -> web.StreamResponse:
+        sink = self.sink
+        if self.state.stopping:
+            return web.json_response({"status": "stopping", **sink.describe()}, status=503)
+        if not await sink.ready():
+            return web.json_response({"status": "not ready", **sink.describe()}, status=503)
+        return web.json_response({"status": "ready", **sink.describe()})
 
+    async def metrics(self, request: web.BaseRequest) -> web.StreamResponse:
+        return web.Response(body=METRICS.render(), content_type="text/plain", charset="utf-8")
 
-async def readyz(request: web.Request) -> web.Response:
-    sink = request.app[SINK]
-    if request.app[STATE].stopping:
-        return web.json_response({"status": "stopping", **sink.describe()}, status=503)
-    if not await sink.ready():
-        return web.json_response({"status": "not ready", **sink.describe()}, status=503)
-    return web.json_response({"status": "ready", **sink.describe()})
+    async def openapi(self, request: web.BaseRequest) -> web.StreamResponse:
+        from pipeline.openapi import document_json  # built once, on first use
 
-
-async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=METRICS.render(), content_type="text/plain", charset="utf-8")
-
-
-async def openapi(request: web.Request) -> web.Response:
-    from pipeline.openapi import document_json  # built once, on first use
-
-    return web.Response(body=document_json(), content_type="application/json")
+        return web.Response(body=document_json(), content_type="application/json")

@@ -1,20 +1,22 @@
 """Counts every webhook answer by webhook and status: the status mix the dashboards show.
 
-The outermost middleware, so it sees the status the client got, whichever layer chose it.
+``Dispatch`` calls ``count_answer`` with the answer it returns, whichever layer chose it
+(an error mapped by ``responses`` included), so it sees the status the client gets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from aiohttp import web
+from prometheus_client import Counter
 
 from pipeline.metrics import METRICS
 from pipeline.webhooks import Webhook
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _PREFIX = "/webhooks/"
 _KNOWN = {w.value for w in Webhook}
+# (path, status) -> its labelled counter: labels() takes a lock and builds a key each call.
+# Bounded: only webhook paths are counted, an unknown name under the one "unknown" label
+# and so one entry per status, not per path.
+_COUNTERS: dict[tuple[str, int], Counter] = {}
 
 
 def webhook_label(path: str) -> str | None:
@@ -25,18 +27,14 @@ def webhook_label(path: str) -> str | None:
     return name if name in _KNOWN else "unknown"
 
 
-@web.middleware
-async def responses_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    webhook = webhook_label(request.path)
-    if webhook is None:
-        return await handler(request)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        METRICS.responses.labels(webhook, str(exc.status)).inc()
-        raise
-    except Exception:
-        METRICS.responses.labels(webhook, "500").inc()  # what aiohttp answers for it
-        raise
-    METRICS.responses.labels(webhook, str(response.status)).inc()
-    return response
+def count_answer(path: str, status: int) -> None:
+    """Count an answer to ``path`` if it is a webhook path."""
+    counter = _COUNTERS.get((path, status))
+    if counter is None:
+        webhook = webhook_label(path)
+        if webhook is None:
+            return
+        counter = METRICS.responses.labels(webhook, str(status))
+        if webhook != "unknown":  # an unknown path is not a key worth keeping
+            _COUNTERS[(path, status)] = counter
+    counter.inc()

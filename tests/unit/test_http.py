@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
@@ -9,14 +10,16 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from pipeline.app import build_app
+from pipeline.app import Ingress, build_ingress
 from pipeline.config import Config
-from pipeline.http.keys import CONFIG as CONFIG_KEY
 from pipeline.sink.memory import MemorySink
 from tests.conftest import TOKENS, fixture_bytes
+from tests.ingress_server import IngressServer
 
-Client = TestClient[web.Request, web.Application]
+Client = TestClient[web.BaseRequest, None]
 MakeClient = Callable[..., Awaitable[Client]]
+Start = Callable[[Ingress], Awaitable[Client]]
+Writer = asyncio.StreamWriter
 
 JSON = {"Content-Type": "application/json"}
 TEXT = fixture_bytes("receive-message/text.json")
@@ -28,8 +31,18 @@ def sink() -> MemorySink:
 
 
 @pytest.fixture
-async def client(aiohttp_client: MakeClient, config: Config, sink: MemorySink) -> Client:
-    return await aiohttp_client(build_app(config, sink))
+def start(aiohttp_client: MakeClient) -> Start:
+    """A client of the ingress served as ``serve`` serves it."""
+
+    async def go(ingress: Ingress) -> Client:
+        return await aiohttp_client(IngressServer(ingress))
+
+    return go
+
+
+@pytest.fixture
+async def client(start: Start, config: Config, sink: MemorySink) -> Client:
+    return await start(build_ingress(config, sink))
 
 
 def url(event: str, token: str | None = TOKENS["acme"]) -> str:
@@ -53,9 +66,9 @@ async def test_published_answer_carries_event_id(client: Client, sink: MemorySin
 
 
 async def test_raw_archive_can_be_turned_off(
-    aiohttp_client: MakeClient, config: Config, sink: MemorySink
+    start: Start, config: Config, sink: MemorySink
 ) -> None:
-    client = await aiohttp_client(build_app(Config(tokens=config.tokens, raw_archive=False), sink))
+    client = await start(build_ingress(Config(tokens=config.tokens, raw_archive=False), sink))
     resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
     assert resp.status == 200
     assert [r.topic for r in sink.records] == ["plug.message.received"]
@@ -154,35 +167,29 @@ async def test_dead_letter_not_durable_is_503_not_400(client: Client, sink: Memo
     assert resp.status == 503
 
 
-async def test_in_flight_limit_answers_503(
-    aiohttp_client: MakeClient, config: Config, sink: MemorySink
-) -> None:
-    app = build_app(Config(tokens=config.tokens, max_in_flight=1), sink)
-    client = await aiohttp_client(app)
-    from pipeline.http.keys import STATE
-
-    app[STATE].in_flight = 1  # one request already being handled
+async def test_in_flight_limit_answers_503(start: Start, config: Config, sink: MemorySink) -> None:
+    ingress = build_ingress(Config(tokens=config.tokens, max_in_flight=1), sink)
+    client = await start(ingress)
+    ingress.state.in_flight = 1  # one request already being handled
     resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
     assert resp.status == 503
     assert (await resp.json())["error"] == "overloaded"
 
 
 async def test_in_flight_bytes_limit_answers_503(
-    aiohttp_client: MakeClient, config: Config, sink: MemorySink
+    start: Start, config: Config, sink: MemorySink
 ) -> None:
     limits = Config(tokens=config.tokens, max_body_bytes=4096, max_in_flight_bytes=8192)
-    app = build_app(limits, sink)
-    client = await aiohttp_client(app)
-    from pipeline.http.keys import STATE
-
-    app[STATE].in_flight_bytes = 8192 - len(TEXT) + 1  # others hold nearly all of it
+    ingress = build_ingress(limits, sink)
+    client = await start(ingress)
+    ingress.state.in_flight_bytes = 8192 - len(TEXT) + 1  # others hold nearly all of it
     resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
     assert resp.status == 503
     assert (await resp.json())["error"] == "overloaded"
-    app[STATE].in_flight_bytes = 0
+    ingress.state.in_flight_bytes = 0
     resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
     assert resp.status == 200
-    assert app[STATE].in_flight_bytes == 0  # released once answered
+    assert ingress.state.in_flight_bytes == 0  # released once answered
 
 
 async def test_health_ready_and_metrics(client: Client) -> None:
@@ -236,15 +243,13 @@ async def test_only_the_raw_copy_refused_still_answers_200(
 
 
 async def test_a_body_over_the_limit_is_413_even_when_the_budget_is_spent(
-    aiohttp_client: MakeClient, config: Config, sink: MemorySink
+    start: Start, config: Config, sink: MemorySink
 ) -> None:
     """The size check comes first: a body that can never fit is not 'overloaded'."""
-    app = build_app(Config(tokens=config.tokens, max_body_bytes=4096), sink)
-    client = await aiohttp_client(app)
-    from pipeline.http.keys import STATE
-
-    app[STATE].in_flight = app[CONFIG_KEY].max_in_flight  # every slot taken
-    app[STATE].in_flight_bytes = app[CONFIG_KEY].max_in_flight_bytes
+    ingress = build_ingress(Config(tokens=config.tokens, max_body_bytes=4096), sink)
+    client = await start(ingress)
+    ingress.state.in_flight = ingress.config.max_in_flight  # every slot taken
+    ingress.state.in_flight_bytes = ingress.config.max_in_flight_bytes
     resp = await client.post(url("receive-message"), data=b"x" * 5000, headers=JSON)
     assert resp.status == 413
     assert (await resp.json())["error"] == "too_large"
@@ -267,20 +272,16 @@ async def test_bearer_token_alone_names_the_tenant(client: Client, sink: MemoryS
     assert sink.records[0].key.startswith(b"globex:")
 
 
-async def test_a_long_query_string_is_414(
-    aiohttp_client: MakeClient, config: Config, sink: MemorySink
-) -> None:
-    client = await aiohttp_client(build_app(Config(tokens=config.tokens, max_query_bytes=64), sink))
+async def test_a_long_query_string_is_414(start: Start, config: Config, sink: MemorySink) -> None:
+    client = await start(build_ingress(Config(tokens=config.tokens, max_query_bytes=64), sink))
     resp = await client.post(url("receive-message") + "&pad=" + "p" * 64, data=TEXT, headers=JSON)
     assert resp.status == 414
     assert (await resp.json())["error"] == "uri_too_long"
 
 
-async def test_every_token_of_a_tenant_is_accepted(
-    aiohttp_client: MakeClient, sink: MemorySink
-) -> None:
-    app = build_app(Config(tokens={"acme": ("old-token", "new-token")}), sink)
-    client = await aiohttp_client(app)
+async def test_every_token_of_a_tenant_is_accepted(start: Start, sink: MemorySink) -> None:
+    ingress = build_ingress(Config(tokens={"acme": ("old-token", "new-token")}), sink)
+    client = await start(ingress)
     for token in ("old-token", "new-token"):
         resp = await client.post(url("receive-message", token), data=TEXT, headers=JSON)
         assert resp.status == 200
@@ -288,10 +289,10 @@ async def test_every_token_of_a_tenant_is_accepted(
 
 
 async def test_over_the_rate_limit_is_429_with_retry_after(
-    aiohttp_client: MakeClient, config: Config, sink: MemorySink
+    start: Start, config: Config, sink: MemorySink
 ) -> None:
     limited = Config(tokens=config.tokens, rate_limit_per_s=0.5, rate_limit_burst=2)
-    client = await aiohttp_client(build_app(limited, sink))
+    client = await start(build_ingress(limited, sink))
     statuses = [
         (await client.post(url("receive-message"), data=TEXT, headers=JSON)).status
         for _ in range(2)
@@ -317,3 +318,78 @@ async def test_openapi_json_is_served(client: Client) -> None:
     doc = await resp.json()
     assert doc["openapi"] == "3.1.0"
     assert "/webhooks/finish-attendance" in doc["paths"]
+
+
+# -- the dispatch itself: what aiohttp's router and middleware did ----------------------
+
+
+async def test_an_unknown_path_is_404_not_found(client: Client) -> None:
+    resp = await client.get("/nowhere")
+    assert resp.status == 404
+    assert (await resp.json())["error"] == "not_found"
+    unknown = await client.post(url("nope"), data=TEXT, headers=JSON)
+    assert (await unknown.json())["error"] == "unknown_webhook"
+
+
+async def test_get_routes_take_head_and_refuse_post_with_allow(client: Client) -> None:
+    head = await client.head("/healthz")
+    assert head.status == 200
+    assert await head.read() == b""
+    post = await client.post("/healthz", data=b"{}")
+    assert post.status == 405
+    assert post.headers["Allow"] == "GET,HEAD"
+    assert (await post.json())["error"] == "method_not_allowed"
+
+
+async def test_an_unforeseen_error_is_503_never_200(client: Client, sink: MemorySink) -> None:
+    async def broken(records: object) -> str:
+        raise RuntimeError("a bug")
+
+    sink.publish = broken  # type: ignore[assignment,method-assign]
+    resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    assert resp.status == 503
+    assert (await resp.json())["error"] == "internal"
+    assert resp.headers["Retry-After"] == "5"
+
+
+async def _raw_exchange(client: Client, head: bytes) -> tuple[asyncio.StreamReader, Writer]:
+    assert client.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(head)
+    return reader, writer
+
+
+def _expecting(token: str, length: int) -> bytes:
+    return (
+        f"POST /webhooks/receive-message?token={token} HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    ).encode()
+
+
+async def test_expect_100_continue_only_once_the_request_may_send_its_body(
+    client: Client, sink: MemorySink
+) -> None:
+    reader, writer = await _raw_exchange(client, _expecting(TOKENS["acme"], len(TEXT)))
+    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(TEXT)
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200 ")
+    writer.close()
+    assert [r.topic for r in sink.records] == ["plug.message.received", "plug.raw"]
+    # a wrong token is refused at once: no 100, so the client need not send its body
+    reader, writer = await _raw_exchange(client, _expecting("wrong", len(TEXT)))
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 401 ")
+    writer.close()
+
+
+async def test_the_sink_starts_before_serving_and_stops_after(
+    config: Config, sink: MemorySink
+) -> None:
+    ingress = build_ingress(config, sink)
+    server = IngressServer(ingress)
+    assert not sink.started
+    await server.start_server()
+    assert sink.started
+    await server.close()
+    assert not sink.started
+    assert ingress.state.stopping  # readiness failed from the moment the listener closed

@@ -1,14 +1,10 @@
-"""Typed application state keys."""
+"""The ingress's mutable state, shared by its handlers and its lifecycle."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aiohttp import web
-
-from pipeline.config import Config
 from pipeline.http.ratelimit import RateLimiter
-from pipeline.sink.base import Sink
 from pipeline.tokens import TokenTable
 
 
@@ -20,8 +16,3 @@ class State:
     # replaced whole when the tokens file is re-read (SIGHUP): a request sees one table
     tokens: TokenTable = field(default_factory=lambda: TokenTable({}))
     limiter: RateLimiter | None = None
-
-
-CONFIG = web.AppKey("config", Config)
-SINK = web.AppKey("sink", Sink)
-STATE = web.AppKey("state", State)
