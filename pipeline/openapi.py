@@ -64,8 +64,11 @@ _ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
         ("invalid_json", "invalid_shape", "bad_request"),
     ),
     401: ("Missing or unknown tenant token; nothing is read", ("unauthorised",)),
-    404: ("No such webhook", ("unknown_webhook", "not_found")),
-    405: ("Only POST is served on a webhook path", ("method_not_allowed",)),
+    404: ("No such webhook, or no such path", ("unknown_webhook", "not_found")),
+    405: (
+        "A method the path does not serve (only POST on a webhook path); see Allow",
+        ("method_not_allowed",),
+    ),
     408: (
         "Headers or body did not arrive within their bound; the connection is closed",
         ("request_timeout",),
@@ -77,6 +80,7 @@ _ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
     ),
     414: ("Query string over its limit", ("uri_too_long",)),
     415: ("Content-Type is not JSON", ("unsupported_media_type",)),
+    417: ("An Expect header other than 100-continue", ("expectation_failed",)),
     429: (
         "Over the tenant's rate limit (off unless configured); see Retry-After",
         ("rate_limited",),

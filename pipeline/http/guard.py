@@ -110,7 +110,11 @@ class GuardedProtocol(RequestHandler):
         self._phase = Phase.FRESH
         self._head_bytes = 0
         self._payload: StreamReader = EMPTY_PAYLOAD
+        # When the current phase's deadline falls (loop time), None in BUSY; and the one
+        # timer that watches it, armed at ``_armed_at`` (see ``_enter``).
+        self._due: float | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._armed_at = 0.0
         self._counted = False
 
     @property
@@ -119,14 +123,44 @@ class GuardedProtocol(RequestHandler):
 
     # -- phases -----------------------------------------------------------------------
 
-    def _enter(self, phase: Phase, timeout: float | None) -> None:
+    def _enter(self, phase: Phase, timeout: float | None, arm: bool = True) -> None:
+        """Move to ``phase``, whose deadline is ``timeout`` from now (None: no deadline).
+
+        A request moves through three or four phases; a timer made and cancelled for
+        each cost ~2 us a request. Instead one timer per connection stays armed at or
+        before the current deadline: a phase change only records when its deadline
+        falls, and a timer that fires before it re-arms itself for the rest. A new
+        timer is needed only when a deadline is earlier than the armed one.
+        ``arm=False`` leaves that to the caller, when the phase may end at once.
+        """
         self._phase = phase
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-        if timeout is not None:
-            self._deadline = self._loop.call_later(timeout, self._expired)
+        self._due = None if timeout is None else self._loop.time() + timeout
+        if arm:
+            self._arm()
         self._guard.moved(self)
+
+    def _arm(self) -> None:
+        due = self._due
+        if due is None:
+            return  # an armed timer finds nothing due and stops
+        if self._deadline is not None:
+            if self._armed_at <= due:
+                return
+            self._deadline.cancel()
+        self._armed_at = due
+        self._deadline = self._loop.call_at(due, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._deadline = None
+        due = self._due
+        if due is None:
+            return
+        if self._loop.time() < due:  # the deadline moved on since this timer was armed
+            self._armed_at = due
+            self._deadline = self._loop.call_at(due, self._on_timer)
+            return
+        self._due = None
+        self._expired()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -135,6 +169,7 @@ class GuardedProtocol(RequestHandler):
         self._guard.admit(self)
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        self._due = None
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
@@ -144,15 +179,19 @@ class GuardedProtocol(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._phase is Phase.BODY and self._payload.is_eof():
-            self._enter(Phase.BUSY, None)
-        if self._phase in (Phase.BUSY, Phase.IDLE):
-            self._head_bytes = 0
-            self._enter(Phase.HEAD, self._limits.header_timeout_s)
-        elif self._phase is Phase.FRESH:
-            self._phase = Phase.HEAD  # the deadline set at connect still runs
-        if self._phase is Phase.HEAD:
-            self._head_bytes += len(data)
+        # b"" is aiohttp resuming its parser once a handler has read the body
+        # (``resume_reading``), not the client sending: it starts no new phase.
+        if data:
+            if self._phase is Phase.BODY and self._payload.is_eof():
+                self._enter(Phase.BUSY, None)
+            if self._phase in (Phase.BUSY, Phase.IDLE):
+                self._head_bytes = 0
+                # armed below, and only if the headers are still incomplete after this read
+                self._enter(Phase.HEAD, self._limits.header_timeout_s, arm=False)
+            elif self._phase is Phase.FRESH:
+                self._phase = Phase.HEAD  # the deadline set at connect still runs
+            if self._phase is Phase.HEAD:
+                self._head_bytes += len(data)
         parsed_before = self._request_count
         super().data_received(data)
         if self._force_close or self.transport is None:
@@ -171,8 +210,10 @@ class GuardedProtocol(RequestHandler):
                 "header_too_large",
                 f"the header block is over {limit} bytes",
             )
+            return
         elif self._phase is Phase.BODY and self._payload.is_eof():
             self._enter(Phase.BUSY, None)
+        self._arm()
 
     async def finish_response(
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
@@ -214,7 +255,6 @@ class GuardedProtocol(RequestHandler):
     # -- deadlines and shedding -------------------------------------------------------
 
     def _expired(self) -> None:
-        self._deadline = None
         phase = self._phase
         if phase in (Phase.FRESH, Phase.HEAD):
             bound = self._limits.header_timeout_s

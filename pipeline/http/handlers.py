@@ -31,6 +31,7 @@ from pipeline.errors import (
 )
 from pipeline.http.dispatch import Handler, send_continue
 from pipeline.http.guard import BodyTimeout
+from pipeline.http.responses import json_answer
 from pipeline.http.state import State
 from pipeline.metrics import METRICS
 from pipeline.record import Record
@@ -94,10 +95,21 @@ async def read_body(request: web.BaseRequest, limit: int, held: _Held, budget: i
     Bytes are charged as they arrive, not as claimed: a client that promises a large
     body and trickles it holds only what it sent (and the body deadline ends it).
     """
+    content = request.content
+    try:
+        if content.is_eof():
+            # Every byte came with the headers (most webhooks do): one piece, no iteration.
+            body = content.read_nowait()
+            if len(body) > limit:
+                raise TooLarge(f"body is over the {limit}-byte limit")
+            held.add(len(body), budget)
+            return body
+    except BodyTimeout as exc:
+        raise RequestTimeout(str(exc)) from exc
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.content.iter_any():
+        async for chunk in content.iter_any():
             size += len(chunk)
             if size > limit:
                 raise TooLarge(f"body is over the {limit}-byte limit")
@@ -187,10 +199,7 @@ class Endpoints:
                 raise
             log.warning("raw copy of %s set aside: %s", record.event_id, exc.reason)
             durability = "published"
-        return web.Response(
-            body=orjson.dumps({"event_id": record.event_id, "status": durability}),
-            content_type="application/json",
-        )
+        return json_answer(orjson.dumps({"event_id": record.event_id, "status": durability}))
 
     async def healthz(self, request: web.BaseRequest) -> web.StreamResponse:
         problem = self.sink.health()

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from pipeline.app import Ingress, build_ingress
 from pipeline.config import Config
+from pipeline.http.guard import GuardedProtocol, GuardedServer, Phase
 from pipeline.sink.memory import MemorySink
 from tests.conftest import TOKENS, fixture_bytes
 from tests.ingress_server import IngressServer
@@ -393,3 +394,23 @@ async def test_the_sink_starts_before_serving_and_stops_after(
     await server.close()
     assert not sink.started
     assert ingress.state.stopping  # readiness failed from the moment the listener closed
+
+
+async def test_an_answered_connection_waits_idle_under_the_keepalive_deadline(
+    start: Start, config: Config, sink: MemorySink
+) -> None:
+    """Reading the body makes aiohttp resume its parser with no data: no new request."""
+    client = await start(build_ingress(config, sink))
+    resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+    assert resp.status == 200
+    assert client.server.runner is not None
+    server = client.server.runner.server
+    assert isinstance(server, GuardedServer)
+    [connection] = server.connections
+    assert isinstance(connection, GuardedProtocol)
+    # the answer may reach the client a moment before the server marks the connection idle
+    deadline = asyncio.get_running_loop().time() + 5
+    # the phase has no event to wait on: polled, with a deadline
+    while connection.phase is not Phase.IDLE and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    assert connection.phase is Phase.IDLE
