@@ -14,7 +14,10 @@ Targets, measured in alternation, round after round (a slow spell hits every one
   out in a temporary worktree (the before of a before/after in one run);
 * ``bare-app``: an aiohttp ``web.Application`` handler that reads the body and answers
   200 (``bench/baselines/ceiling.py``), the ceiling ``make bench`` compares against;
-* ``bare-server``: the same on aiohttp's low-level ``web.Server``.
+* ``bare-server``: the same on aiohttp's low-level ``web.Server``;
+* ``guarded-stub``: that handler behind our HTTP layer alone (serve's runner: the
+  per-connection guard and our dispatch), so ``ingress`` minus ``guarded-stub`` is
+  the handler's own cost, and ``guarded-stub`` minus ``bare-server`` the layer's.
 
     .venv/bin/python bench/handler.py                      # ~1 minute
     .venv/bin/python bench/handler.py --compare main --rounds 5
@@ -106,12 +109,47 @@ async def _bare_server_runner() -> object:
     return web.ServerRunner(web.Server(handle, access_log=None))
 
 
+async def _stub_runner() -> object:
+    """Our HTTP layer alone: serve's runner (guard, dispatch), a handler that reads and answers."""
+    from aiohttp import web
+
+    from pipeline.config import Config
+    from pipeline.http.dispatch import Dispatch, Handler
+    from pipeline.http.guard import GuardedRunner, Limits, handler_args
+    from pipeline.webhooks import Webhook
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        await request.read()
+        return web.Response(body=_OK, headers={"Content-Type": "application/json"})
+
+    class Stub:
+        def __init__(self) -> None:
+            routes: dict[str, dict[str, Handler]] = {
+                f"/webhooks/{w.value}": {"POST": handle} for w in Webhook
+            }
+            self.handle = Dispatch(routes, tuple(w.value for w in Webhook))
+
+        async def start(self) -> None:
+            pass
+
+        async def shutdown(self) -> None:
+            pass
+
+        async def stop(self) -> None:
+            pass
+
+    config = Config()
+    return GuardedRunner(Stub(), Limits.of(config), access_log=None, **handler_args(config))
+
+
 async def _serve(target: str, port: int) -> None:
     from aiohttp import web
 
-    make = _bare_app_runner if target.startswith("bare-app") else _ingress_runner
-    if target.startswith("bare-server"):
-        make = _bare_server_runner
+    make = {
+        "bare-app": _bare_app_runner,
+        "bare-server": _bare_server_runner,
+        "guarded-stub": _stub_runner,
+    }.get(target, _ingress_runner)
     runner = await make()
     assert isinstance(runner, web.BaseRunner)
     await runner.setup()
@@ -298,6 +336,7 @@ def main() -> int:
             targets[f"ingress@{args.compare}"] = stack.enter_context(_worktree(args.compare))
         targets["bare-app"] = ROOT
         targets["bare-server"] = ROOT
+        targets["guarded-stub"] = ROOT
         results = _measure(args, targets)
     print()
     print(f"CPU us per request of the server process, median of {args.rounds} rounds")
