@@ -1244,6 +1244,17 @@ def write_bodies() -> dict[str, Path]:
     return paths
 
 
+# Sections of RESULTS.md that other benches write (bench/handler.py's, from this marker
+# on): a run of this file rewrites its own report and keeps them.
+KEPT_MARKER = "<!-- kept by bench/e2e.py: sections below are written by other benches -->"
+
+
+def kept_sections(path: Path) -> str:
+    text = path.read_text() if path.exists() else ""
+    at = text.find(KEPT_MARKER)
+    return "" if at < 0 else "\n" + text[at:]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_openloop"]:
@@ -1347,7 +1358,7 @@ def main(argv: list[str] | None = None) -> int:
                         skipped=f"`serve --workers {args.workers}` not available"))  # fmt: skip
 
     report = render(meta, rows, notes, profile_summary)
-    (BENCH / "RESULTS.md").write_text(report)
+    (BENCH / "RESULTS.md").write_text(report + kept_sections(BENCH / "RESULTS.md"))
     dump = {
         "meta": meta,
         "rows": [asdict(r) for r in rows],
