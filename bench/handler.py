@@ -21,7 +21,7 @@ Targets, measured in alternation, round after round (a slow spell hits every one
 
     .venv/bin/python bench/handler.py                      # ~1 minute
     .venv/bin/python bench/handler.py --compare main --rounds 5
-    .venv/bin/python bench/handler.py --serve ingress --port 18090   # one server, by hand
+    .venv/bin/python bench/handler.py --rounds 1 --compare main --profile bench/out/handler
 """
 
 from __future__ import annotations
@@ -142,7 +142,11 @@ async def _stub_runner() -> object:
     return GuardedRunner(Stub(), Limits.of(config), access_log=None, **handler_args(config))
 
 
-async def _serve(target: str, port: int) -> None:
+async def _serve(target: str, port: int, profile_dir: str | None) -> None:
+    import cProfile
+    import io
+    import pstats
+
     from aiohttp import web
 
     make = {
@@ -157,13 +161,25 @@ async def _serve(target: str, port: int) -> None:
     await site.start()
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
+    profile: list[cProfile.Profile] = []
 
     def command() -> None:
-        line = sys.stdin.readline().strip()
-        if line == "cpu":
-            print(f"{time.process_time():.6f}", flush=True)
-        else:
+        verb, _, body = sys.stdin.readline().strip().partition(" ")
+        if verb != "cpu":
             done.set()
+            return
+        if profile_dir is not None:
+            if not profile:  # the window opens: profile it
+                profile.append(cProfile.Profile())
+                profile[0].enable()
+            else:  # the window closes: the 30 costliest functions by own time
+                prof = profile.pop()
+                prof.disable()
+                text = io.StringIO()
+                pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(30)
+                out = Path(profile_dir) / f"{target.replace('@', '-at-')}-{body}.txt"
+                out.write_text(text.getvalue())
+        print(f"{time.process_time():.6f}", flush=True)
 
     loop.add_reader(sys.stdin.fileno(), command)
     print("ready", flush=True)
@@ -211,10 +227,13 @@ async def _drive(port: int, request: bytes, count: int, connections: int) -> lis
 class Server:
     """One target's server process and its CPU clock."""
 
-    def __init__(self, target: str, port: int, source: Path) -> None:
+    def __init__(self, target: str, port: int, source: Path, profile_dir: Path | None) -> None:
         env = {**os.environ, "PYTHONPATH": str(source)}
+        command = [sys.executable, str(Path(__file__)), "--serve", target, "--port", str(port)]
+        if profile_dir is not None:
+            command += ["--profile-dir", str(profile_dir)]
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__)), "--serve", target, "--port", str(port)],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -225,10 +244,10 @@ class Server:
         if self.proc.stdout.readline().strip() != "ready":
             raise RuntimeError(f"{target} did not start")
 
-    def cpu(self) -> float:
+    def cpu(self, body: str) -> float:
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
-        self.proc.stdin.write("cpu\n")
+        self.proc.stdin.write(f"cpu {body}\n")
         self.proc.stdin.flush()
         return float(self.proc.stdout.readline())
 
@@ -280,14 +299,14 @@ def _measure(
         # alternate the order too, so no target always runs first (or last) in a round
         order = list(targets) if round_no % 2 == 0 else list(reversed(targets))
         for target in order:
-            server = Server(target, port, targets[target])
+            server = Server(target, port, targets[target], args.profile)
             try:
                 for name, body in bodies.items():
                     request = _request(f"/webhooks/{BODIES[name]}", body)
                     asyncio.run(_drive(port, request, args.warmup, args.connections))
-                    before = server.cpu()
+                    before = server.cpu(name)
                     statuses = asyncio.run(_drive(port, request, args.requests, args.connections))
-                    spent = server.cpu() - before
+                    spent = server.cpu(name) - before
                     bad = [s for s in statuses if s != 200]
                     if bad:
                         raise RuntimeError(f"{target} answered {bad[:5]} to {name}")
@@ -314,9 +333,57 @@ def _table(results: dict[tuple[str, str], list[float]], targets: list[str]) -> s
     return "\n".join(rows)
 
 
+START, END = "<!-- bench-handler:start -->", "<!-- bench-handler:end -->"
+
+
+def write_results(table: str, argv: list[str], load: str) -> None:
+    """This run's section of bench/RESULTS.md, replaced in place (the rest is kept).
+
+    The section goes after e2e's marker, so a run of ``make bench`` keeps it.
+    """
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # run as a script, only bench/ is on the path
+    from bench.e2e import KEPT_MARKER
+
+    section = "\n".join(
+        [
+            START,
+            "## The ingress's own CPU per request (`make bench-handler`)",
+            "",
+            f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
+            f"- command: `.venv/bin/python bench/handler.py {' '.join(argv)}`",
+            f"- machine: {os.cpu_count()} cores, load average at start {load}",
+            "- CPU us per request of the server process (its own `time.process_time()` over",
+            "  the window), median of the rounds (min in brackets); in-memory sink, no Kafka;",
+            "  targets measured in alternation, round after round.",
+            "",
+            table,
+            END,
+        ]
+    )
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text() if path.exists() else ""
+    if START in text:
+        head, _, rest = text.partition(START)
+        text = head + section + rest.partition(END)[2]
+    else:
+        if KEPT_MARKER not in text:
+            text = text.rstrip("\n") + "\n\n" + KEPT_MARKER + "\n"
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-dir", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="cProfile each server over each window into DIR/<target>-<body>.txt "
+        "(the CPU figures then include the profiler's cost; RESULTS.md is not written)",
+    )
     parser.add_argument("--port", type=int, default=18090)
     parser.add_argument("--compare", metavar="REV", help="also measure this git revision")
     parser.add_argument("--rounds", type=int, default=3)
@@ -327,9 +394,13 @@ def main() -> int:
     import uvloop
 
     if args.serve:
-        uvloop.run(_serve(args.serve, args.port))
+        uvloop.run(_serve(args.serve, args.port, args.profile_dir))
         return 0
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    if args.profile is not None:
+        args.profile = args.profile.resolve()  # the servers run in their own trees
+        args.profile.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         targets: dict[str, Path] = {"ingress": ROOT}
         if args.compare:
@@ -342,7 +413,10 @@ def main() -> int:
     print(f"CPU us per request of the server process, median of {args.rounds} rounds")
     print(f"({args.requests} requests per body and round, {args.connections} connections):")
     print()
-    print(_table(results, list(targets)))
+    table = _table(results, list(targets))
+    print(table)
+    if args.profile is None:
+        write_results(table, sys.argv[1:], load)
     return 0
 
 
