@@ -7,13 +7,14 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from pipeline.app import build_app
+from pipeline.app import build_ingress
 from pipeline.config import Config
 from pipeline.metrics import METRICS
 from pipeline.sink.memory import MemorySink
 from tests.conftest import TOKENS, fixture_bytes
+from tests.ingress_server import IngressServer
 
-Client = TestClient[web.Request, web.Application]
+Client = TestClient[web.BaseRequest, None]
 MakeClient = Callable[..., Awaitable[Client]]
 JSON = {"Content-Type": "application/json"}
 
@@ -25,7 +26,7 @@ def answered(webhook: str, status: int) -> float:
 
 async def test_status_mix_per_webhook(aiohttp_client: MakeClient, config: Config) -> None:
     sink = MemorySink()
-    client = await aiohttp_client(build_app(config, sink))
+    client = await aiohttp_client(IngressServer(build_ingress(config, sink)))
     text = fixture_bytes("receive-message/text.json")
     hook = "/webhooks/receive-message"
     cases = [
@@ -40,6 +41,10 @@ async def test_status_mix_per_webhook(aiohttp_client: MakeClient, config: Config
         assert resp.status == status
     for path, _query, _body, status in cases:
         assert answered(_label(path), status) == before[(path, status)] + 1
+    # a second answer of a kind already seen is counted too
+    resp = await client.post(f"{hook}?token={TOKENS['acme']}", data=text, headers=JSON)
+    assert resp.status == 200
+    assert answered("receive-message", 200) == before[(hook, 200)] + 2
     await client.get("/healthz")  # not a webhook: not counted
     assert (
         METRICS.registry.get_sample_value(
