@@ -50,6 +50,12 @@ pg-down:
 pg-clean:
 	@bash $(PG) clean
 
+# The whole path: Kafka, the ingress, a simulated busy centre, load into DuckDB, the report.
+# Ends with the report's path. Knobs: DEMO_SECONDS, DEMO_RATE, DEMO_TIME_SCALE (see the script).
+.PHONY: demo
+demo: install kafka-up
+	@bash deploy/demo/demo.sh
+
 # The ingress on :8080 against the local broker, with a demo tenant unless tokens are set.
 run: install kafka-up
 	@echo
