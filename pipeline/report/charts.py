@@ -232,6 +232,7 @@ def funnel(data: Funnel, fmt: NumberFormat) -> Chart | None:
 
 def _short(label: str, limit: int = 30) -> str:
     """Long labels squeeze the bars out on a phone; the hover shows them whole."""
+    limit = max(limit, 8)
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
@@ -239,19 +240,24 @@ def failure_reasons(errors: list[ErrorCount], fmt: NumberFormat) -> Chart | None
     if not errors:
         return None
     ordered = list(reversed(errors))
-    full = [(e.error or "(no text)") + (f" [{e.error_code}]" if e.error_code else "")
-            for e in ordered]  # fmt: skip
+    codes = [f" [{e.error_code}]" if e.error_code else "" for e in ordered]
+    full = [(e.error or "(no text)") + code for e, code in zip(ordered, codes, strict=True)]
+    short = [
+        _short(e.error or "(no text)", 30 - len(code)) + code
+        for e, code in zip(ordered, codes, strict=True)
+    ]
     fig = go.Figure(
         go.Bar(
             x=[e.failures for e in ordered],
-            y=[_short(label) for label in full],
-            customdata=full,
+            y=full,
             orientation="h",
             marker_color=VERMILION,
-            hovertemplate="%{customdata}: %{x:,}<extra></extra>",
+            hovertemplate="%{y}: %{x:,}<extra></extra>",
         )
     )
-    fig.update_layout(yaxis={"automargin": True}, hovermode="closest")
+    # The full texts stay the categories (two may share a shortened form); ticks are short.
+    ticks = {"tickmode": "array", "tickvals": full, "ticktext": short}
+    fig.update_layout(yaxis={"automargin": True, **ticks}, hovermode="closest")
     return _render(fig, "chart-errors", fmt, height=max(200, 30 * len(errors) + 60))
 
 

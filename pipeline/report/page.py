@@ -42,6 +42,7 @@ main { padding:16px; max-width:1280px; margin:0 auto; }
         grid-template-columns:repeat(auto-fit,minmax(min(100%,460px),1fr)); }
 section { background:var(--card); border:1px solid var(--line); border-radius:8px;
           padding:14px; margin-bottom:16px; min-width:0; }
+.grid.three { grid-template-columns:repeat(auto-fit,minmax(min(100%,300px),1fr)); }
 .grid section { margin-bottom:0; }
 .grid + section, section + .grid, .grid + .grid { margin-top:16px; }
 .empty { color:var(--muted); font-style:italic; margin:8px 0; }
@@ -288,7 +289,7 @@ def render(report: Report, fmt: NumberFormat, generated_at: dt.datetime) -> str:
         _section("Volume per hour", draw(charts.volume_by_hour(report.hours, fmt)),
                  "No activity in this period."),
         "</div>",
-        '<div class="grid">', *dists, "</div>",
+        '<div class="grid three">', *dists, "</div>",
         '<div class="grid">',
         _section("SLA trend", draw(charts.sla_trend(report.days, report.sla_seconds, fmt)),
                  "No first responses to measure in this period."),
