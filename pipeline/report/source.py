@@ -93,6 +93,11 @@ class PostgresSource(_Closing):
         # even while a loader commits.
         self._conn.read_only = True
         self._conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        # The views' row estimates run high (window functions, outer joins), which makes
+        # PostgreSQL JIT-compile each query: seconds of compiling for sub-second queries.
+        with self._conn.cursor() as cursor:
+            cursor.execute(b"SET jit = off")
+        self._conn.commit()
 
     def rows(self, sql: str, params: Params | None = None) -> list[dict[str, Any]]:
         with self._conn.cursor() as cursor:
