@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 from pathlib import Path
 
+from pipeline import config as configuration
 from pipeline.errors import ConfigError
 from pipeline.report import page, queries
 from pipeline.report.model import Filters
 from pipeline.report.numbers import LOCALES, NumberFormat
 from pipeline.report.source import open_source
-
-DEFAULT_WAREHOUSE = "plug.duckdb"
 
 
 def _day(text: str) -> dt.date:
@@ -35,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         dest="source",
         default=None,
         help="DuckDB file or postgresql:// URL (default: PLUG_PIPELINE_WAREHOUSE, "
-        f"else {DEFAULT_WAREHOUSE})",
+        "else plug.duckdb)",
     )
     parser.add_argument("--out", default="report.html", help="file to write")
     parser.add_argument("--since", type=_day, help="first day (YYYY-MM-DD, local), included")
@@ -62,7 +60,7 @@ def write_report(source_target: str, out: Path, filters: Filters, fmt: NumberFor
 
 
 def run(args: argparse.Namespace) -> int:
-    target = args.source or os.environ.get("PLUG_PIPELINE_WAREHOUSE") or DEFAULT_WAREHOUSE
+    target = args.source or configuration.load(None).warehouse
     filters = Filters(since=args.since, until=args.until, tenant=args.tenant)
     path = write_report(target, Path(args.out), filters, NumberFormat(args.locale))
     print(path.resolve())

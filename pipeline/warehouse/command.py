@@ -22,6 +22,7 @@ from pipeline.warehouse.batch import Limits
 from pipeline.warehouse.loader import DEFAULT_GROUP, Loader, Options
 from pipeline.warehouse.metrics import LoaderMetrics
 from pipeline.warehouse.target import open_target
+from pipeline.warehouse.views import ViewSettings
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ async def load(
 ) -> int:
     """Run the loader until SIGTERM / SIGINT (or caught up); the exit code."""
     try:
-        target = open_target(config.warehouse)
+        kpi = ViewSettings(config.kpi_time_zone, config.kpi_sla_seconds)
+        target = open_target(config.warehouse, kpi)
     except WarehouseError as exc:
         print(f"plug-pipeline load: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -20,6 +20,7 @@ from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.rows import Row
 from pipeline.warehouse.sql import Dialect, insert_if_absent
 from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Kind, Table
+from pipeline.warehouse.views import ViewSettings
 
 _ARROW: dict[Kind, pa.DataType] = {
     "text": pa.string(),
@@ -47,8 +48,9 @@ def arrow_table(table: Table, rows: Sequence[Row]) -> pa.Table:
 class DuckDBTarget:
     dialect: Dialect = "duckdb"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, view_settings: ViewSettings | None = None) -> None:
         self.path = path
+        self.view_settings = view_settings
         try:
             if Path(path).parent != Path():
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +83,9 @@ class DuckDBTarget:
         return int(row[0]) if row else 0
 
     def migrate(self) -> list[int]:
-        applied: list[int] = self._in_transaction(lambda: migrations.apply(self))
+        applied: list[int] = self._in_transaction(
+            lambda: migrations.apply(self, self.view_settings)
+        )
         return applied
 
     def offsets(self, group: str) -> dict[TP, int]:

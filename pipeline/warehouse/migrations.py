@@ -58,7 +58,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 LATEST = MIGRATIONS[-1].version
 
 
-def apply(session: Session) -> list[int]:
+def apply(session: Session, view_settings: views.ViewSettings | None = None) -> list[int]:
     """Apply what is missing, then the views; the versions applied now."""
     t = TYPES[session.dialect]
     session.execute(
@@ -82,6 +82,9 @@ def apply(session: Session) -> list[int]:
             (migration.version, migration.name),
         )
         done.append(migration.version)
-    for statement in views.statements(session.dialect):
+    kpi = view_settings or views.ViewSettings()
+    for statement in views.statements(
+        session.dialect, time_zone=kpi.time_zone, sla_seconds=kpi.sla_seconds
+    ):
         session.execute(statement)
     return done

@@ -20,6 +20,7 @@ from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.rows import Row
 from pipeline.warehouse.sql import Dialect, create_staging, insert_if_absent, q, staging_name
 from pipeline.warehouse.tables import LOADED_TABLES
+from pipeline.warehouse.views import ViewSettings
 
 T = TypeVar("T")
 # Serialises migrations of loaders that start together (an arbitrary constant: "plug").
@@ -42,7 +43,8 @@ def _without_nul(row: Row) -> Row:
 class PostgresTarget:
     dialect: Dialect = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, view_settings: ViewSettings | None = None) -> None:
+        self.view_settings = view_settings
         self.url = url
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._copies = {
@@ -95,7 +97,7 @@ class PostgresTarget:
     def migrate(self) -> list[int]:
         def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[int]:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            return migrations.apply(_Session(conn))
+            return migrations.apply(_Session(conn), self.view_settings)
 
         return self._run(work)
 

@@ -18,6 +18,7 @@ from pipeline.record import Record
 from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Source
 from pipeline.warehouse.sql import Dialect, q
 from pipeline.warehouse.tables import OFFSETS_TABLE
+from pipeline.warehouse.views import ViewSettings
 
 
 class Target(Protocol):
@@ -80,15 +81,16 @@ OFFSETS_QUERY = (
 )
 
 
-def open_target(where: str) -> Target:
-    """A ``postgresql://`` URL, or else a DuckDB file path."""
+def open_target(where: str, view_settings: ViewSettings | None = None) -> Target:
+    """A ``postgresql://`` URL, or else a DuckDB file path; its KPI views are created with
+    ``view_settings`` (the defaults when None)."""
     if where.startswith(("postgresql://", "postgres://")):
         from pipeline.warehouse.postgres import PostgresTarget
 
-        return PostgresTarget(where)
+        return PostgresTarget(where, view_settings)
     from pipeline.warehouse.duckdb import DuckDBTarget
 
-    return DuckDBTarget(where)
+    return DuckDBTarget(where, view_settings)
 
 
 def write_records(target: Target, records: Iterable[Record]) -> Batch:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from pipeline.warehouse.target import open_target, write_records
 
 from pipeline.report.command import write_report
 from pipeline.report.model import Filters
 from pipeline.report.numbers import NumberFormat
 from pipeline.report.source import open_source
+from pipeline.warehouse.target import open_target, write_records
 from tests.browser.chromium import Page, launch
 from tests.integration import kpi_fixtures as fx
 

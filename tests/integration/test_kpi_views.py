@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline.warehouse.target import open_target, write_records
 
 from pipeline.report.source import DuckDBSource, PostgresSource, open_source
 from pipeline.simulate.generator import Generator
+from pipeline.warehouse.target import open_target, write_records
+from pipeline.warehouse.views import ViewSettings
 from tests.integration import kpi_fixtures as fx
 from tests.integration.warehouse import pg_database, record_for
 
@@ -225,3 +226,27 @@ def test_instance_downtime(warehouse: DuckDBSource | PostgresSource) -> None:
     rows = warehouse.rows("SELECT instance_id, downtime_s, back_at FROM instance_downtime")
     found = {r["instance_id"]: r["downtime_s"] for r in rows}
     assert found == {"I1": 300, "I2": None, None: None}
+
+
+def test_the_time_zone_and_sla_settings_reach_the_views(tmp_path: Path) -> None:
+    where = str(tmp_path / "utc.duckdb")
+    target = open_target(where, ViewSettings(time_zone="UTC", sla_seconds=45))
+    try:
+        target.migrate()
+        write_records(target, fx.records())
+    finally:
+        target.close()
+    with open_source(where) as source:
+        assert source.rows("SELECT * FROM kpi_settings") == [
+            {"time_zone": "UTC", "sla_seconds": 45.0}
+        ]
+        # #103 ended at 00:30 UTC on the 11th: in UTC that is its day
+        day = source.rows("SELECT day FROM attendance WHERE attendance_number = '103'")
+        assert day == [{"day": D2}]
+        # on the 10th (UTC) #101 (150 s) and #102 (40 s) remain, and 40 s is within 45 s
+        row = source.rows(
+            "SELECT sla_met, sla_eligible, sla_threshold_s FROM kpi_daily "
+            "WHERE tenant = 'acme' AND day = %(day)s AND department = 'Suporte'",
+            {"day": D1},
+        )
+        assert row == [{"sla_met": 1, "sla_eligible": 2, "sla_threshold_s": 45.0}]

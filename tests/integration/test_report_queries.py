@@ -6,13 +6,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from pipeline.warehouse.target import open_target, write_records
 
 from pipeline.report import queries
 from pipeline.report.command import write_report
 from pipeline.report.model import Filters, Report
 from pipeline.report.numbers import NumberFormat
 from pipeline.report.source import open_source
+from pipeline.warehouse.target import open_target, write_records
 from tests.integration import kpi_fixtures as fx
 from tests.integration.warehouse import pg_database
 
