@@ -63,7 +63,7 @@ def test_kill_9_at_random_points_then_exactly_once(broker: str, tmp_path: Path) 
                 lambda last=last: wh.loaded_records(target) > last,  # type: ignore[misc]
                 "the loader to make progress",
             )
-            time.sleep(rng.uniform(0, 0.6))  # the fault's random point, not a synchronisation
+            time.sleep(rng.uniform(0, 0.3))  # the fault's random point, not a synchronisation
             loader.kill()
             loader.wait()
             kills += 1
