@@ -92,6 +92,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         return bool(self.tokens)
 
 
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
 def _masked(struct: msgspec.Struct, secrets: set[str]) -> str:
     """A repr that shows which secrets are set, never their values."""
     parts = []
@@ -99,6 +102,8 @@ def _masked(struct: msgspec.Struct, secrets: set[str]) -> str:
         value = getattr(struct, name)
         if name in secrets and value:
             value = dict.fromkeys(value, "***") if isinstance(value, dict) else "***"
+        elif isinstance(value, str):
+            value = _URL_PASSWORD.sub(r"\1***@", value)  # postgresql://user:secret@host
         parts.append(f"{name}={value!r}")
     return f"{type(struct).__name__}({', '.join(parts)})"
 

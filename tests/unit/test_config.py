@@ -306,3 +306,11 @@ def test_docs_list_every_setting() -> None:
     assert docs.read_text(encoding="utf-8") == settings_markdown(), (
         "docs/configuration.md is stale: plug-pipeline settings > docs/configuration.md"
     )
+
+
+def test_a_warehouse_password_is_masked_in_repr() -> None:
+    config = load({"PLUG_PIPELINE_WAREHOUSE": "postgresql://loader:pg-s3cret@db:5432/plug"})
+
+    assert config.warehouse.endswith("pg-s3cret@db:5432/plug")  # the value itself is intact
+    assert "pg-s3cret" not in repr(config)
+    assert "postgresql://loader:***@db:5432/plug" in repr(config)
