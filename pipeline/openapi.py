@@ -56,6 +56,29 @@ _BODIES: dict[Webhook, type[msgspec.Struct]] = {
     Webhook.WHEN_DISCONNECTING: wire.DisconnectedCallback,
 }
 
+# The Z-API callback ``type`` a webhook carries when the body names one (any case is taken).
+_CALLBACK = {
+    Webhook.RECEIVE_MESSAGE: "ReceivedCallback",
+    Webhook.SENDING_MESSAGE: "DeliveryCallback",
+    Webhook.MESSAGE_DELIVERY_ERROR: "DeliveryCallback",
+    Webhook.MESSAGE_STATUS: "MessageStatusCallback",
+    Webhook.WHEN_DISCONNECTING: "DisconnectedCallback",
+}
+
+
+def _body_schema(hook: Webhook) -> dict[str, Any]:
+    """The wire Struct's schema, plus what the ingress checks beyond the Struct's types."""
+    ref = {"$ref": f"#/components/schemas/{_BODIES[hook].__name__}"}
+    extra: dict[str, Any] = {}
+    if hook in _CALLBACK:
+        extra["properties"] = {"type": {"enum": [_CALLBACK[hook], None]}}
+    if hook is Webhook.RECEIVE_MESSAGE:
+        # the chat's phone is the record key's identity: a message without it is a 400
+        extra["required"] = ["phone"]
+        extra["properties"]["phone"] = {"type": "string"}
+    return {"allOf": [ref, extra]} if extra else ref
+
+
 # status -> (what it means, the ``error`` reasons it carries)
 _ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
     400: (
@@ -120,14 +143,13 @@ def _error_response(status: int) -> dict[str, Any]:
 
 
 def _webhook_operation(hook: Webhook) -> dict[str, Any]:
-    body = _BODIES[hook].__name__
     return {
         "operationId": hook.value.replace("-", "_"),
         "summary": f"Plug's {hook.plug_field} webhook",
         "security": [{"token": []}, {"bearer": []}, {}],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+            "content": {"application/json": {"schema": _body_schema(hook)}},
         },
         "responses": {
             "200": {

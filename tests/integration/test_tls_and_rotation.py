@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import signal
+import socket
 import ssl
 import time
 import uuid
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.integration
 
 TEXT = fixture_bytes("receive-message/text.json")
 OLD, NEW = "rotation-old-token-0f3a", "rotation-new-token-9c1d"
+HANDSHAKE_S = 2.0
 
 
 @dataclass
@@ -77,6 +79,7 @@ def tls(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tls]:
         PLUG_PIPELINE_TLS_CERT=str(setup.cert),
         PLUG_PIPELINE_TLS_KEY=str(setup.key),
         PLUG_PIPELINE_TOKENS_FILE=str(setup.tokens),
+        PLUG_PIPELINE_TLS_HANDSHAKE_TIMEOUT_S=str(HANDSHAKE_S),
     )
     yield setup
     stop_ingress(setup.ingress)
@@ -130,6 +133,16 @@ def test_tls_1_2_is_accepted_and_older_versions_refused(tls: Tls) -> None:
         old.maximum_version = ssl.TLSVersion.TLSv1_1
     with pytest.raises(ssl.SSLError):
         post(connect(tls, old), OLD)
+    assert tls.ingress.process.poll() is None
+
+
+def test_a_client_that_never_completes_its_handshake_is_closed(tls: Tls) -> None:
+    """asyncio would wait 60 s for a handshake; the ingress waits its own bound."""
+    with socket.create_connection(("127.0.0.1", tls.port), timeout=HANDSHAKE_S + 10) as raw:
+        started = time.monotonic()
+        assert raw.recv(1024) == b""  # closed by the server, nothing sent
+        # the bound, not an immediate refusal: the handshake deadline did it
+        assert HANDSHAKE_S / 2 < time.monotonic() - started < HANDSHAKE_S + 3
     assert tls.ingress.process.poll() is None
 
 
