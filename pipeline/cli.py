@@ -104,7 +104,22 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_parser(sub)
     topics.add_parser(sub)
     doctor.add_parser(sub)
+    _log_format_everywhere(parser)
     return parser
+
+
+def _log_format_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--log-format`` after any command too; SUPPRESS keeps a value given before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.add_argument(
+                    "--log-format",
+                    dest="log_format",
+                    default=argparse.SUPPRESS,
+                    help=f"{configuration.setting('log_format').help} (PLUG_PIPELINE_LOG_FORMAT)",
+                )
+                _log_format_everywhere(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

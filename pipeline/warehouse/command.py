@@ -51,6 +51,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--include-raw", action="store_true", help="load plug.raw too (raw_webhook)")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address of the metrics port (0.0.0.0 in a container, for Prometheus to scrape)",
+    )
+    p.add_argument(
         "--instance-id",
         help="static group membership: a restarted loader with the same id takes its "
         "partitions back without a rebalance",
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     )
     metrics = LoaderMetrics()
     if args.metrics_port is not None:
-        start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
+        start_http_server(args.metrics_port, addr=args.metrics_host, registry=metrics.registry)
     progress = sys.stderr if sys.stderr.isatty() else None
     return asyncio.run(load(config, options, metrics, progress))
 

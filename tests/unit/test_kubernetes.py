@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from pipeline import __version__
+from pipeline.cli import build_parser
 from pipeline.config import SETTINGS
 
 FOLDER = Path(__file__).parents[2] / "deploy" / "kubernetes"
@@ -121,3 +122,40 @@ def test_image_tags_are_the_package_version() -> None:
     job = documents(FOLDER / "jobs" / "spool-drain.yaml")[0]
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["image"] == f"plug-pipeline:{__version__}"
+
+
+def command_lines() -> dict[str, list[str]]:
+    """Every plug-pipeline command line the manifests and docker-compose.yml run."""
+    lines = {}
+    for path in MANIFESTS:
+        for doc in documents(path):
+            spec = doc.get("spec", {})
+            for container in spec.get("template", {}).get("spec", {}).get("containers", []):
+                lines[f"{path.name}:{container['name']}"] = container["args"]
+    compose = yaml.safe_load((FOLDER.parents[1] / "docker-compose.yml").read_text())
+    for name, service in compose["services"].items():
+        if service.get("image", "").startswith("plug-pipeline"):
+            lines[f"compose:{name}"] = service.get("command", ["serve"])
+    return lines
+
+
+def test_every_command_line_is_one_the_program_accepts() -> None:
+    lines = command_lines()
+    assert {"ingress-statefulset.yaml:ingress", "compose:loader"} <= lines.keys()
+    parser = build_parser()
+    for where, argv in lines.items():
+        try:
+            parser.parse_args([str(a) for a in argv])
+        except SystemExit:
+            pytest.fail(f"{where}: plug-pipeline {' '.join(map(str, argv))} is refused")
+
+
+def test_the_loader_serves_metrics_where_prometheus_can_scrape() -> None:
+    deployment = resource("Deployment", "plug-loader")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert args.metrics_host == "0.0.0.0"  # not loopback: the pod's IP is scraped
+    (port,) = container["ports"]
+    assert args.metrics_port == port["containerPort"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(args.metrics_port)

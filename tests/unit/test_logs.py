@@ -67,3 +67,15 @@ def test_log_format_comes_from_the_flag_then_the_environment() -> None:
 def test_an_unknown_log_format_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLUG_PIPELINE_LOG_FORMAT", "yaml")
     assert cli.main(["settings"]) == cli.EXIT_CONFIG
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--log-format", "json", "doctor"],
+        ["doctor", "--log-format", "json"],
+        ["topics", "describe", "--log-format", "json"],
+    ],
+)
+def test_the_log_format_flag_goes_before_or_after_the_command(argv: list[str]) -> None:
+    assert cli.build_parser().parse_args(argv).log_format == "json"
