@@ -139,6 +139,7 @@ class Consumer:
             else:
                 self._kafka.subscribe(self.topics, listener=_Listener(self))
         except (KafkaError, OSError, TimeoutError) as exc:
+            self._started = False
             await self._stop_kafka()
             raise ConsumeFailed(f"cannot consume from Kafka: {exc}", _retriable(exc)) from exc
 
@@ -219,6 +220,9 @@ class Consumer:
         except (CommitFailedError, KafkaError) as exc:
             self.stats.commit_failures += 1
             log.warning("offset commit failed (events will come again): %s", exc)
+            if offsets is None:  # retried when the next commit is due, not on every event
+                self._since_commit = 0
+                self._last_commit = time.monotonic()
             return
         self.stats.commits += 1
         for tp, offset in pending.items():

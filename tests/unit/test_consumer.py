@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import Config, KafkaSecurity
-from pipeline.consume import Consumer
+from pipeline.consume import ConsumeFailed, Consumer
 from pipeline.kafka_client import producer_settings
 from pipeline.webhooks import EventType
+from tests.integration.conftest import free_port
 
 
 def test_the_consumer_keeps_the_settings_at_least_once_depends_on() -> None:
@@ -47,3 +48,11 @@ def test_event_types_choose_the_topics_under_the_prefix() -> None:
         Config(topic_prefix="acme"), event_types=[EventType.MESSAGE_DELIVERY_FAILED]
     )
     assert consumer.topics == ["acme.message.delivery-failed"]
+
+
+async def test_no_broker_is_a_consume_failure_saying_so() -> None:
+    config = Config(bootstrap_servers=f"127.0.0.1:{free_port()}")  # nothing listens there
+    with pytest.raises(ConsumeFailed, match="cannot consume from Kafka") as info:
+        async with Consumer(config):
+            pass
+    assert info.value.retriable is True
