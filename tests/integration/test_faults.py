@@ -115,6 +115,7 @@ def cluster(tmp_path: Path) -> Iterator[LocalKafka]:
         brokers.clean()
 
 
+@pytest.mark.timeout(300)  # three brokers to start, kill, restart and stop on 2 cores
 def test_partition_leader_killed_in_a_three_broker_cluster(
     cluster: LocalKafka, prefix: str, tmp_path: Path
 ) -> None:

@@ -67,6 +67,7 @@ def after_the_bounce(ingress: Ingress, prefix: str, load: Load, bootstrap: str, 
     assert verdict.out_of_order == 0
 
 
+@pytest.mark.timeout(300)  # a broker restart, then up to 30 s to drain, on 2 cores
 @pytest.mark.parametrize("stop", ["term", "kill"])
 def test_broker_restart_under_load_heals(
     own_broker: LocalKafka, prefix: str, tmp_path: Path, stop: str
@@ -91,6 +92,7 @@ def test_broker_restart_under_load_heals(
         stop_ingress(ingress)
 
 
+@pytest.mark.timeout(300)
 def test_ingress_kill_9_then_broker_bounce_heals(
     own_broker: LocalKafka, prefix: str, tmp_path: Path
 ) -> None:

@@ -147,26 +147,39 @@ def test_postgresql_stopped_mid_load_the_loader_waits_and_resumes(
 
 def test_two_loaders_in_one_group_share_the_partitions(broker: str, tmp_path: Path) -> None:
     prefix = wh.new_topics(partitions=6)
-    produced = wh.produce(many_records(prefix, 20_000))
+    records = many_records(prefix, 20_000)
+    produced = wh.produce(records[:10_000])
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     with wh.pg_database() as target:
-        args = ("--until-caught-up", "--group", "shared", "--batch-rows", "500")
+        args = ("--group", "shared", "--batch-rows", "500")
         first = wh.start_loader(prefix, target, logs[0], *args)
+        second = None
         try:
             wh.wait_for(lambda: wh.loaded_records(target) > 0, "the first loader's first batch")
             second = wh.start_loader(prefix, target, logs[1], *args)
-            try:
-                assert first.wait(timeout=240) == 0, logs[0].read_text()[-3000:]
-                assert second.wait(timeout=240) == 0, logs[1].read_text()[-3000:]
-            finally:
-                second.kill()
+            # the group rebalanced: the second loader holds partitions of its own now
+            wh.wait_for(lambda: assigned(logs[1]) > 0, "the second loader's partitions")
+            produced += wh.produce(records[10_000:])  # on every partition, so on both loaders
+            wh.wait_for(lambda: wh.loaded_records(target) >= produced, "every record loaded")
+            for loader in (first, second):
+                loader.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=60) == 0, logs[0].read_text()[-3000:]
+            assert second.wait(timeout=60) == 0, logs[1].read_text()[-3000:]
         finally:
             first.kill()
+            if second is not None:
+                second.kill()
         assert wh.assert_exactly_once(prefix, target) == produced
-        # both took part: the second joined mid-load and took partitions over
+        # both took part, and between them every record was loaded exactly once
         assert loaded_count(logs[0]) > 0
         assert loaded_count(logs[1]) > 0
         assert loaded_count(logs[0]) + loaded_count(logs[1]) >= produced
+
+
+def assigned(log: Path) -> int:
+    """Partitions the loader last said it was assigned (0 before any assignment)."""
+    found = re.findall(r"assigned (\d+) partitions", log.read_text())
+    return int(found[-1]) if found else 0
 
 
 def scrape(port: int) -> dict[str, float]:
