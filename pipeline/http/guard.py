@@ -5,7 +5,7 @@ driven by the protocol's own reads. A connection is always in one phase:
 
 ::
 
-    FRESH  connected, no byte yet       deadline: header_timeout_s  -> 408, closed
+    FRESH  connected, no byte yet       deadline: header_timeout_s  -> closed, no answer
     HEAD   a request's first byte seen   deadline: header_timeout_s  -> 408, closed
                                          (a header block over max_header_bytes -> 431)
     BODY   headers parsed, body pending  deadline: body_timeout_s    -> 408, closed
@@ -256,7 +256,12 @@ class GuardedProtocol(RequestHandler):
 
     def _expired(self) -> None:
         phase = self._phase
-        if phase in (Phase.FRESH, Phase.HEAD):
+        if phase is Phase.FRESH:
+            # Nothing was asked, so nothing is answered: a 408 sent unasked could be read by a
+            # client's pool as the answer to the webhook it writes on this connection next.
+            METRICS.connections_closed.labels("idle").inc()
+            self.force_close()
+        elif phase is Phase.HEAD:
             bound = self._limits.header_timeout_s
             self._refuse(
                 408,
@@ -284,7 +289,7 @@ class GuardedProtocol(RequestHandler):
     def shed(self) -> None:
         """Make room for a newer connection."""
         METRICS.connections_closed.labels("shed").inc()
-        if self._phase in (Phase.FRESH, Phase.HEAD) and not self._request_in_progress:
+        if self._phase is Phase.HEAD and not self._request_in_progress:
             self._refuse(
                 503,
                 "Service Unavailable",
