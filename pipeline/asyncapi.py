@@ -118,13 +118,7 @@ def asyncapi_document(prefix: str = "plug") -> dict[str, Any]:
             _event_headers(event_type),
             _KEY.get(event_type, _DEFAULT_KEY),
         )
-        channels[cid] = {
-            "address": topic,
-            "title": topic,
-            "servers": [{"$ref": "#/servers/kafka"}],
-            "messages": {cid: {"$ref": f"#/components/messages/{cid}"}},
-            "bindings": {"kafka": {"topic": topic, "bindingVersion": _KAFKA_BINDING}},
-        }
+        channels[cid] = _kafka_channel(cid, topic)
         operations[f"publish{cid[0].upper()}{cid[1:]}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{cid}"},
@@ -195,18 +189,23 @@ def _raw_channels(
             **_kafka_message(cid, summary, {"$ref": _REF.format(name="RawBody")}, headers, key),
             "contentType": "application/octet-stream",
         }
-        channels[cid] = {
-            "address": topic,
-            "title": topic,
-            "servers": [{"$ref": "#/servers/kafka"}],
-            "messages": {cid: {"$ref": f"#/components/messages/{cid}"}},
-            "bindings": {"kafka": {"topic": topic, "bindingVersion": _KAFKA_BINDING}},
-        }
+        channels[cid] = _kafka_channel(cid, topic)
         operations[f"publish{cid.capitalize()}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{cid}"},
             "messages": [{"$ref": f"#/channels/{cid}/messages/{cid}"}],
         }
+
+
+def _kafka_channel(cid: str, topic: str) -> dict[str, Any]:
+    """The channel of one topic, carrying its one message."""
+    return {
+        "address": topic,
+        "title": topic,
+        "servers": [{"$ref": "#/servers/kafka"}],
+        "messages": {cid: {"$ref": f"#/components/messages/{cid}"}},
+        "bindings": {"kafka": {"topic": topic, "bindingVersion": _KAFKA_BINDING}},
+    }
 
 
 def _webhook_channels(
