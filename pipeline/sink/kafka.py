@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import (
     BrokerResponseError,
     IllegalStateError,
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 _READY_CACHE_S = 1.0
 _RESTART_DELAY_S = 1.0
 _WATCH_EVERY_S = 1.0
+_HEADROOM_BYTES = 64 * 1024
 
 # Errors after which this producer can never deliver again.
 _FATAL_TO_PRODUCER: tuple[type[KafkaError], ...] = (
@@ -100,7 +101,12 @@ class KafkaSink:
         self._ready_at = 0.0
         self._ready = False
         self._published: dict[str, Counter] = {}
-        self._partitions: dict[str, int] = {}  # topic -> partition count, from metadata
+        # topic -> its partitions, from the current producer's metadata
+        self._partitions: dict[str, list[TopicPartition]] = {}
+        settings = producer_settings(config)
+        # Records up to this size cannot pass the request limit with their key and headers.
+        self._direct_bytes = settings["max_request_size"] - _HEADROOM_BYTES
+        self._append_timeout_s = settings["request_timeout_ms"] / 1000
         self._heal_after_s = heal_after_s or max(10.0, 2 * config.ack_timeout_s)
         self.give_up_s = 12 * self._heal_after_s
         self._failing_since: float | None = None  # first failure of the current streak
@@ -169,18 +175,19 @@ class KafkaSink:
             async with asyncio.timeout(self._config.ack_timeout_s):
                 if producer is None:
                     producer = await self._reconnected()
-                # send() can itself wait (full buffer, missing metadata): bound both steps.
+                # Appending can itself wait (full buffer, missing metadata): bound both steps.
                 for r in records:
                     try:
-                        partition = self._partition(producer, r.topic, r.key)
-                        deliveries.append(
-                            await producer.send(
-                                r.topic, r.value, key=r.key, partition=partition, headers=r.headers
-                            )
-                        )
+                        deliveries.append(await self._append(producer, r))
                     except KafkaError as exc:  # refused before it left: too large, closed...
                         deliveries.append(_failed_future(exc))
-                outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+                # One after the other: a webhook's records are acknowledged by one response,
+                # so the later awaits find their futures done (cheaper than a gather).
+                for delivery in deliveries:
+                    try:
+                        outcomes.append(await delivery)
+                    except Exception as exc:
+                        outcomes.append(exc)
         except TimeoutError as exc:
             if producer is None:
                 raise BrokerUnavailable("not connected to Kafka (yet, or again)") from exc
@@ -193,15 +200,37 @@ class KafkaSink:
             ) from exc
         return self._outcome(producer, records, outcomes, started)
 
-    def _partition(self, producer: AIOKafkaProducer, topic: str, key: bytes) -> int | None:
-        """Kafka's default partitioner, cached; None (aiokafka decides) before metadata."""
-        count = self._partitions.get(topic)
-        if count is None:
-            known = producer.client.cluster.partitions_for_topic(topic)
-            if not known:
-                return None
-            count = self._partitions[topic] = len(known)
-        return partition_for(key, count)
+    async def _append(self, producer: AIOKafkaProducer, record: Record) -> asyncio.Future[object]:
+        """The record into the producer's batch for its partition; its delivery future.
+
+        Once a topic's partitions are known, straight into aiokafka's accumulator: its
+        ``send`` would look the partition set up twice (copying it each time), check the
+        partition we chose, and estimate the size we bound here (about 8 us a record).
+        Before that, and for a record near the request limit, ``send`` does it all.
+        """
+        partitions = self._partitions.get(record.topic)
+        if partitions is None or len(record.value) > self._direct_bytes:
+            return await self._send(producer, record)
+        future: asyncio.Future[object] = await producer._message_accumulator.add_message(
+            partitions[partition_for(record.key, len(partitions))],
+            record.key,
+            record.value,
+            self._append_timeout_s,
+            headers=record.headers,
+        )
+        return future
+
+    async def _send(self, producer: AIOKafkaProducer, record: Record) -> asyncio.Future[object]:
+        partition = None
+        known = producer.client.cluster.partitions_for_topic(record.topic)
+        if known:
+            count = len(known)
+            self._partitions[record.topic] = [TopicPartition(record.topic, p) for p in range(count)]
+            partition = partition_for(record.key, count)
+        future: asyncio.Future[object] = await producer.send(
+            record.topic, record.value, key=record.key, partition=partition, headers=record.headers
+        )
+        return future
 
     async def _reconnected(self) -> AIOKafkaProducer:
         """The producer once connected; a replacement usually takes tens of milliseconds.
