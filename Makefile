@@ -124,8 +124,8 @@ bench: install
 	$(BIN)/python bench/e2e.py $(BENCH_ARGS)
 
 # Loader throughput, freshness and memory into DuckDB and PostgreSQL (not part of `make test`).
-bench-load: install pg-up
-	$(BIN)/python -m bench.load $(BENCH_ARGS)
+bench-load: install kafka-up pg-up
+	$(BIN)/python -m bench.load --bootstrap $(KAFKA_BOOTSTRAP_SERVERS) $(BENCH_ARGS)
 
 # Coverage-guided fuzzing of decode + normalise (minutes; not part of `make test`).
 # Crashing inputs land in tests/fixtures/fuzz/, which the unit tests replay.

@@ -1,7 +1,9 @@
 """``make bench-load``: the warehouse loader's throughput, freshness and memory.
 
-Against this run's own Kafka (``127.0.0.1:19092``, as ``make bench``) and the local
-PostgreSQL (``make pg-up``; a database of the run's own), for each target:
+Against this run's own Kafka (``127.0.0.1:19092``, as ``make bench``; or a running one with
+``--bootstrap``, as ``make bench-load`` passes ``KAFKA_PORT``'s) and the local PostgreSQL
+(``PLUG_PIPELINE_TEST_PG_URL``, from ``make pg-up``; a database of the run's own), for each
+target:
 
 - replay: ``--events`` records pre-filled on the event topics, then ``plug-pipeline load
   --until-caught-up``; events/s and rows/s over the time the loader was committing
@@ -19,6 +21,7 @@ so every event id is distinct), produced with librdkafka. Prints a Markdown tabl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -36,7 +39,8 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from bench.e2e import BOOTSTRAP, OUT, ROOT, Broker, log, vm_hwm_kb
+from bench import e2e
+from bench.e2e import OUT, ROOT, Broker, log, vm_hwm_kb
 from pipeline import ingest
 from pipeline.errors import Malformed
 from pipeline.record import Record
@@ -45,6 +49,13 @@ from pipeline.webhooks import all_topics
 
 PG_URL = os.environ.get("PLUG_PIPELINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:55432/plug")
 METRICS_PORT = 19400
+
+
+class Where:
+    """The broker and metrics port of this run (set from the flags by ``main``)."""
+
+    bootstrap = e2e.BOOTSTRAP
+    metrics_port = METRICS_PORT
 
 
 @dataclass
@@ -75,7 +86,7 @@ def records(prefix: str, n: int, seed: int = 5) -> list[Record]:
 
 def new_topics(partitions: int) -> str:
     prefix = f"bl{uuid.uuid4().hex[:6]}"
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin = AdminClient({"bootstrap.servers": Where.bootstrap})
     futures = admin.create_topics([NewTopic(t, partitions, 1) for t in all_topics(prefix)])
     for future in futures.values():
         future.result(timeout=30)
@@ -83,7 +94,9 @@ def new_topics(partitions: int) -> str:
 
 
 def producer() -> Producer:
-    return Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 5, "enable.idempotence": True})
+    return Producer(
+        {"bootstrap.servers": Where.bootstrap, "linger.ms": 5, "enable.idempotence": True}
+    )
 
 
 def list_headers(r: Record) -> list[tuple[str, str | bytes | None]]:
@@ -101,7 +114,9 @@ def send(p: Producer, r: Record) -> None:
 
 def scrape() -> dict[str, float]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=2) as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{Where.metrics_port}/metrics", timeout=2
+        ) as r:
             text = r.read().decode()
     except OSError:
         return {}
@@ -139,9 +154,9 @@ def quantile(figures: dict[str, float], q: float) -> float:
 
 def start_loader(prefix: str, target: str, *args: str) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "pipeline", "load", "--to", target, "--topic-prefix", prefix]
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP}
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": Where.bootstrap}
     log_file = (OUT / f"load-{prefix}.log").open("ab")
-    cmd += ["--metrics-port", str(METRICS_PORT), *args]
+    cmd += ["--metrics-port", str(Where.metrics_port), *args]
     return subprocess.Popen(cmd, env=env, stdout=log_file, stderr=log_file, cwd=ROOT)
 
 
@@ -271,11 +286,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20, help="live duration")
     parser.add_argument("--targets", default="duckdb,postgresql")
     parser.add_argument("--keep", action="store_true", help="keep the broker's data")
+    parser.add_argument(
+        "--bootstrap", help="a running broker to use (default: start this run's own on 19092)"
+    )
+    parser.add_argument("--metrics-port", type=int, default=METRICS_PORT, help="the loader's")
     args = parser.parse_args(argv)
+    Where.metrics_port = args.metrics_port
+    if args.bootstrap:
+        Where.bootstrap = args.bootstrap
     OUT.mkdir(parents=True, exist_ok=True)
     load_at_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     results = []
-    with Broker(args.keep):
+    with contextlib.nullcontext() if args.bootstrap else Broker(args.keep):
         for kind in args.targets.split(","):
             for mode in ("replay", "live"):
                 if kind == "duckdb":
@@ -312,9 +334,11 @@ def write_results(results: list[Result], args: argparse.Namespace, load: str) ->
             "",
             f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
             f"- command: `.venv/bin/python -m bench.load --events {args.events} --rate "
-            f"{args.rate} --seconds {args.seconds:g} --targets {args.targets}`",
+            f"{args.rate} --seconds {args.seconds:g} --targets {args.targets}"
+            + (f" --bootstrap {args.bootstrap}`" if args.bootstrap else "`"),
             f"- machine: {os.cpu_count()} cores, load average at start {load}",
-            "- Kafka 4.3.1 single node (6 partitions a topic); PostgreSQL 15 from `make pg-up`;",
+            f"- Kafka 4.3.1 single node at {Where.bootstrap} (6 partitions a topic); PostgreSQL 15",
+            "  from `make pg-up`;",
             "  loader defaults (5,000 rows / 16 MiB / 1 s batches); targets: >= 20,000 events/s,",
             "  p99 freshness <= 2 s, RSS <= 256 MB",
             "",
