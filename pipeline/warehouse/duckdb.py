@@ -32,6 +32,10 @@ _ARROW: dict[Kind, pa.DataType] = {
     "bytes": pa.binary(),
 }
 _STAGING = "plug_staging"
+MEMORY_LIMIT = "64MB"
+# Arrow's default pool (mimalloc) keeps what a batch freed for the next one, tens of MB
+# the process would show as its own; each batch's arrays are short-lived.
+_POOL = pa.system_memory_pool()
 PARENTS = {BY_NAME[name] for t in LOADED_TABLES for name in t.parent}
 
 
@@ -39,7 +43,7 @@ def arrow_table(table: Table, rows: Sequence[Row]) -> pa.Table:
     """Rows -> one Arrow table with the staging types of ``table``'s columns."""
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in table.columns]
     arrays = [
-        pa.array(values, type=_ARROW[column.kind])
+        pa.array(values, type=_ARROW[column.kind], memory_pool=_POOL)
         for values, column in zip(columns, table.columns, strict=True)
     ]
     return pa.Table.from_arrays(arrays, names=table.column_names)
@@ -60,12 +64,13 @@ class DuckDBTarget:
             raise WarehouseUnavailable(f"cannot open {path}: {exc}") from exc
         # epoch_ms(...)::TIMESTAMPTZ reads the time as UTC only in a UTC session
         self._con.execute("SET TimeZone = 'UTC'")
-        # A checkpoint rewrites the key indexes; at DuckDB's default (a 16 MB WAL) a busy
-        # loader checkpoints every few batches. Larger WAL, fewer checkpoints; a restart
-        # after a crash replays at most this much.
-        self._con.execute("SET checkpoint_threshold = '256MB'")
-        # DuckDB's cache would otherwise grow to most of the machine's memory
-        self._con.execute("SET memory_limit = '256MB'")
+        # Rows committed since the last checkpoint are held in memory: DuckDB's default
+        # threshold (a 16 MB WAL) keeps that small; a larger one saves checkpoints (about a
+        # third of the write time) but costs its size in RSS again, several times over.
+        self._con.execute("SET checkpoint_threshold = '16MB'")
+        # DuckDB's cache would otherwise grow to most of the machine's memory. No key index
+        # lives in it (sql.indexed), so it holds only the blocks being read and written.
+        self._con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         self._inserts = {t: insert_if_absent(t, _STAGING, "duckdb") for t in LOADED_TABLES}
 
     def describe(self) -> str:

@@ -52,8 +52,28 @@ def _v1(dialect: Dialect) -> list[str]:
     return [_offsets_table(dialect), *(create_table(t, dialect) for t in LOADED_TABLES)]
 
 
+def _v2(dialect: Dialect) -> list[str]:
+    """DuckDB: the tables again without their key index (see ``sql.indexed``). DuckDB
+    cannot drop a primary key, so each table is copied, dropped and renamed back; the views
+    are recreated after every migration."""
+    if dialect != "duckdb":
+        return []
+    statements = []
+    for table in LOADED_TABLES:
+        if table.parent:
+            continue  # created without a key index already
+        name = q(table.name)
+        statements += [
+            f"CREATE TABLE plug_rebuild AS SELECT * FROM {name}",
+            f"DROP TABLE {name}",
+            f"ALTER TABLE plug_rebuild RENAME TO {name}",
+        ]
+    return statements
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the warehouse contract: event, child, dead-letter and bookkeeping tables", _v1),
+    Migration(2, "DuckDB: keys kept by the loader's anti-join instead of in-memory indexes", _v2),
 )
 LATEST = MIGRATIONS[-1].version
 

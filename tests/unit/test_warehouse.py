@@ -11,10 +11,12 @@ from pipeline import ingest
 from pipeline.consume.decode import decode_event
 from pipeline.errors import Malformed, StaleOffsets, WarehouseError
 from pipeline.record import Record
+from pipeline.warehouse import migrations
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.batch import DEADLETTER, Batch, Limits
 from pipeline.warehouse.duckdb import DuckDBTarget
 from pipeline.warehouse.rows import event_rows
+from pipeline.warehouse.sql import create_table
 from pipeline.warehouse.target import write_records
 from pipeline.webhooks import EventType, Webhook
 from tests.conftest import corpus_files
@@ -105,7 +107,7 @@ def test_a_batch_is_full_on_rows_or_bytes() -> None:
 
 def test_duckdb_migrates_once_and_loads_the_corpus(tmp_path: Path) -> None:
     target = DuckDBTarget(str(tmp_path / "w.duckdb"))
-    assert target.migrate() == [1]
+    assert target.migrate() == [1, 2]
     assert target.migrate() == []  # versioned: the second start applies nothing
     records = corpus_records()
     batch = write_records(target, records)
@@ -115,6 +117,43 @@ def test_duckdb_migrates_once_and_loads_the_corpus(tmp_path: Path) -> None:
         assert count == len(rows), table.name
     assert target.offsets("any") == {}  # write_records moves no offset
     target.close()
+
+
+def test_duckdb_version_1_loses_its_key_indexes_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Version 1 declared primary keys on DuckDB: version 2 rebuilds those tables without
+    them (their index lived in memory), and insert-if-absent still drops what is there."""
+    target = DuckDBTarget(str(tmp_path / "w.duckdb"))
+    target.execute(
+        "CREATE TABLE plug_schema_migrations (version INTEGER PRIMARY KEY, "
+        "name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    target.execute("INSERT INTO plug_schema_migrations VALUES (1, 'v1', now())")
+    for statement in migrations.MIGRATIONS[0].statements("duckdb"):
+        target.execute(statement)
+    for table in t.LOADED_TABLES:
+        if not table.parent:  # as version 1 made them
+            keys = ", ".join(f'"{k}"' for k in table.key)
+            target.execute(f'DROP TABLE "{table.name}"')
+            target.execute(create_table(table, "duckdb")[:-1] + f", PRIMARY KEY ({keys}))")
+    records = corpus_records()
+    batch = write_records(target, records)
+    assert target.query(KEYS) != []
+
+    assert target.migrate() == [2]
+    assert target.query(KEYS) == []
+    write_records(target, records)
+    for table, rows in batch.rows.items():
+        [(count,)] = target.query(f"SELECT count(*) FROM {table.name}")
+        assert count == len(rows), table.name
+    [(views,)] = target.query("SELECT count(*) FROM kpi_daily")
+    assert views > 0
+    target.close()
+
+
+KEYS = (
+    "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+    "AND table_name NOT LIKE 'plug_%'"
+)
 
 
 def test_a_stale_offset_writes_nothing(tmp_path: Path) -> None:
