@@ -26,6 +26,10 @@ T = TypeVar("T")
 # Serialises migrations of loaders that start together (an arbitrary constant: "plug").
 _MIGRATION_LOCK = 0x706C7567
 _CONNECT_TIMEOUT_S = 5
+_LZ4 = (
+    b"SELECT set_config('default_toast_compression', 'lz4', false) FROM pg_settings "
+    b"WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
+)
 
 
 def _masked(url: str) -> str:
@@ -68,6 +72,10 @@ class PostgresTarget:
             options="-c TimeZone=UTC",
             application_name="plug-pipeline load",
         )
+        # ``data`` is usually past the 2 kB at which PostgreSQL compresses a value; its
+        # default (pglz) took a quarter of the server's time per event, lz4 a fraction of
+        # that. Only where the server was built with lz4; any server reads either.
+        conn.execute(_LZ4)
         # session-local staging tables; ON COMMIT DELETE ROWS empties them after each batch
         for table in LOADED_TABLES:
             conn.execute(create_staging(table, "postgresql").encode())
