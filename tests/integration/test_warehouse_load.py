@@ -235,5 +235,6 @@ def test_postgresql_compresses_large_data_with_lz4() -> None:
         [(method, length)] = wh.query(
             url, "SELECT pg_column_compression(data), length(data::text) FROM message_received"
         )
-    assert isinstance(length, int) and length > 4000
+    assert isinstance(length, int)
+    assert length > 4000
     assert method == "lz4"
