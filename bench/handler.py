@@ -179,6 +179,7 @@ async def _serve(target: str, port: int, profile_dir: str | None) -> None:
                 pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(30)
                 out = Path(profile_dir) / f"{target.replace('@', '-at-')}-{body}.txt"
                 out.write_text(text.getvalue())
+                prof.dump_stats(out.with_suffix(".prof"))  # for pstats / snakeviz
         print(f"{time.process_time():.6f}", flush=True)
 
     loop.add_reader(sys.stdin.fileno(), command)

@@ -66,6 +66,8 @@ def tenant_of(request: web.BaseRequest, config: Config, state: State) -> str:
 
 
 def _check_media(request: web.BaseRequest) -> None:
+    if request.headers.get(hdrs.CONTENT_TYPE) == "application/json":
+        return  # what Plug sends: no need for aiohttp to parse it (~2.5 us)
     ctype = request.content_type  # aiohttp defaults a missing header to octet-stream
     if ctype != "application/json" and not ctype.endswith("+json"):
         raise UnsupportedMedia(f"Content-Type must be application/json, not {ctype}")

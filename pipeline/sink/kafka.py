@@ -170,6 +170,7 @@ class KafkaSink:
         started = time.perf_counter()
         deliveries: list[asyncio.Future[object]] = []
         outcomes: list[object] = []
+        failed = False
         producer = self._producer
         try:
             async with asyncio.timeout(self._config.ack_timeout_s):
@@ -188,6 +189,7 @@ class KafkaSink:
                         outcomes.append(await delivery)
                     except Exception as exc:
                         outcomes.append(exc)
+                        failed = True
         except TimeoutError as exc:
             if producer is None:
                 raise BrokerUnavailable("not connected to Kafka (yet, or again)") from exc
@@ -198,7 +200,10 @@ class KafkaSink:
             raise AckTimeout(
                 f"Kafka did not acknowledge within {self._config.ack_timeout_s:g} s"
             ) from exc
-        return self._outcome(producer, records, outcomes, started)
+        if failed:
+            return self._outcome(producer, records, outcomes, started)
+        self._acknowledged(records, started)
+        return "published"
 
     async def _append(self, producer: AIOKafkaProducer, record: Record) -> asyncio.Future[object]:
         """The record into the producer's batch for its partition; its delivery future.
@@ -265,11 +270,10 @@ class KafkaSink:
         if "transient" in by_kind:
             self._failed(producer)
             raise BrokerUnavailable(f"Kafka refused the record for now: {by_kind['transient']!r}")
-        self._succeeded()
-        METRICS.ack_latency.observe(time.perf_counter() - started)
-        for r, o in zip(records, outcomes, strict=True):
-            if not isinstance(o, BaseException):
-                self._published_counter(r.topic).inc()
+        taken = [
+            r for r, o in zip(records, outcomes, strict=True) if not isinstance(o, BaseException)
+        ]
+        self._acknowledged(taken, started)
         if errors:
             # A batch the broker refused still used up its sequence numbers: the next one
             # for that partition would fail with OutOfOrderSequenceNumber. A new producer
@@ -280,6 +284,12 @@ class KafkaSink:
             kind = TooLargeForKafka if too_large else RefusedByKafka
             raise kind(f"Kafka will not take the record: {errors[0][1]!r}", refused)
         return "published"
+
+    def _acknowledged(self, records: Sequence[Record], started: float) -> None:
+        self._succeeded()
+        METRICS.ack_latency.observe(time.perf_counter() - started)
+        for r in records:
+            self._published_counter(r.topic).inc()
 
     # -- healing ---------------------------------------------------------------------------
 
