@@ -7,6 +7,7 @@ turns what they raise into answers.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -142,10 +143,8 @@ class Endpoints:
         return routes
 
     def _webhook_handler(self, hook: Webhook) -> Handler:
-        async def handle(request: web.BaseRequest) -> web.StreamResponse:
-            return await self._webhook(request, hook)
-
-        return handle
+        # a partial, not a closure coroutine: one coroutine frame less per webhook
+        return functools.partial(self._webhook, hook=hook)
 
     async def _webhook(self, request: web.BaseRequest, hook: Webhook) -> web.Response:
         config = self.config

@@ -44,6 +44,7 @@ from prometheus_client import Counter
 
 from pipeline.aio import cancel, supervise
 from pipeline.config import Config
+from pipeline.deadlines import Deadlines
 from pipeline.errors import AckTimeout, BrokerUnavailable, RefusedByKafka, TooLargeForKafka
 from pipeline.kafka_client import producer_settings
 from pipeline.metrics import METRICS
@@ -107,6 +108,8 @@ class KafkaSink:
         # Records up to this size cannot pass the request limit with their key and headers.
         self._direct_bytes = settings["max_request_size"] - _HEADROOM_BYTES
         self._append_timeout_s = settings["request_timeout_ms"] / 1000
+        # every publish waits at most ack_timeout_s: one shared timer per tick, not one each
+        self._deadlines = Deadlines(config.ack_timeout_s)
         self._heal_after_s = heal_after_s or max(10.0, 2 * config.ack_timeout_s)
         self.give_up_s = 12 * self._heal_after_s
         self._failing_since: float | None = None  # first failure of the current streak
@@ -173,7 +176,7 @@ class KafkaSink:
         failed = False
         producer = self._producer
         try:
-            async with asyncio.timeout(self._config.ack_timeout_s):
+            with self._deadlines.bound():
                 if producer is None:
                     producer = await self._reconnected()
                 # Appending can itself wait (full buffer, missing metadata): bound both steps.
