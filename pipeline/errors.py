@@ -247,6 +247,14 @@ class WarehouseUnavailable(WarehouseError):
     retriable = True
 
 
+class TopicRecreated(WarehouseError):
+    """The warehouse has loaded a partition beyond the end Kafka now reports: the topic was
+    deleted and created again. Loading on would skip its new records; waiting would wait
+    for offsets that may never come. The message names what to do."""
+
+    reason = "topic_recreated"
+
+
 class StaleOffsets(WarehouseError):
     """A partition's stored offset is not the one this loader expected: it no longer owns
     the partition, or a write it thought failed had committed. Nothing was written."""

@@ -30,7 +30,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from pipeline.config import Config
 from pipeline.consume.decode import event_type_of_topic
-from pipeline.errors import StaleOffsets, WarehouseUnavailable
+from pipeline.errors import StaleOffsets, TopicRecreated, WarehouseUnavailable
 from pipeline.kafka_client import admin_settings, consumer_settings
 from pipeline.route import deadletter_topic, event_topic, raw_topic
 from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Limits, Source
@@ -85,6 +85,7 @@ class Loader:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="warehouse")
         self._consumer: AIOKafkaConsumer | None = None
         self._inflight: _Write | None = None
+        self._failure: TopicRecreated | None = None  # found in a rebalance callback
         self._last_check = 0.0
         self._lag_at = 0.0
 
@@ -163,6 +164,42 @@ class Loader:
             begins = await consumer.beginning_offsets(tps)
             self.ends = {(tp.topic, tp.partition): off for tp, off in ends.items()}
             self.begins = {(tp.topic, tp.partition): off for tp, off in begins.items()}
+            # before any assignment: a recreated topic would otherwise look caught up
+            stored = await self._retrying("offsets", self.target.offsets, self.options.group)
+            self._check_positions(stored, {}, self.ends)  # a gap is told on assignment
+
+    def _check_positions(
+        self, stored: dict[TP, int], begins: dict[TP, int], ends: dict[TP, int]
+    ) -> dict[TP, int]:
+        """The stored offsets against Kafka's: raises ``TopicRecreated`` where one is past
+        the partition's end; where one is before its beginning (retention deleted records
+        never loaded) says so and returns the beginning to load from instead."""
+        moved: dict[TP, int] = {}
+        for tp, end in sorted(ends.items()):
+            offset = stored.get(tp)
+            if offset is None:
+                continue
+            if offset > end:
+                topic, partition = tp
+                group = self.options.group
+                raise TopicRecreated(
+                    f"{topic}[{partition}]: the warehouse has loaded up to offset {offset} "
+                    f"(group {group!r}) but the partition now ends at offset {end}: the topic "
+                    "was deleted and created again, and loading on would skip its new "
+                    "records. To load the new topic from its beginning, run "
+                    f"DELETE FROM plug_offsets WHERE group_name = '{group}' AND topic = "
+                    f"'{topic}' in the warehouse, then start the loader again (events "
+                    "already loaded are dropped by their event_id)."
+                )
+            begin = begins.get(tp, 0)
+            if offset < begin:
+                log.error(
+                    "%s[%d]: records %d..%d were deleted by Kafka (retention) before they "
+                    "were loaded; loading from offset %d",
+                    *tp, offset, begin - 1, begin,
+                )  # fmt: skip
+                moved[tp] = begin
+        return moved
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         try:
@@ -180,8 +217,12 @@ class Loader:
                 max_records=self.options.limits.rows,
             )
             async with self._lock:
+                if self._failure is not None:
+                    raise self._failure
                 if generation == self.generation:
-                    self._add(fetched.items())
+                    below = self._add(fetched.items())
+                    if below:
+                        await self._check_ends(consumer, below)
                 else:
                     self._refetch(consumer, fetched)
                 if self.batch.full() or (self.batch.records and self.batch.due_in() == 0):
@@ -206,7 +247,17 @@ class Loader:
             if position is not None:
                 consumer.seek(tp, position)
 
-    def _add(self, fetched: Iterable[tuple[TopicPartition, list[Any]]]) -> None:
+    async def _check_ends(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+        """Records came from below where a partition was: if it now ends below too, the
+        topic was recreated under the loader (faster than the consumer's metadata saw)."""
+        ends = await consumer.end_offsets(tps)
+        loaded = {key: n for key, n in self.next.items() if n is not None}
+        self._check_positions(loaded, {}, {(tp.topic, tp.partition): n for tp, n in ends.items()})
+
+    def _add(self, fetched: Iterable[tuple[TopicPartition, list[Any]]]) -> list[TopicPartition]:
+        """Records into the batch; the partitions whose records started below the offset
+        expected (their records skipped)."""
+        below = []
         batch = self.batch
         for tp, records in fetched:
             key = (tp.topic, tp.partition)
@@ -218,6 +269,8 @@ class Loader:
             if source is None:
                 continue
             expected = self.next.get(key)
+            if records and expected is not None and records[0].offset < expected:
+                below.append(tp)
             for rec in records:
                 if expected is not None and rec.offset < expected:
                     continue  # already in this batch or in the warehouse
@@ -233,6 +286,7 @@ class Loader:
                 )
                 expected = rec.offset + 1
             self.next[key] = expected
+        return below
 
     def _submit(self) -> None:
         """Start writing the batch; the next one fills meanwhile. One write at a time."""
@@ -356,20 +410,31 @@ class Loader:
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self._lock:
             if self._consumer is not None:
-                await self._seek_stored(self._consumer, list(assigned))
+                try:
+                    await self._seek_stored(self._consumer, list(assigned))
+                except TopicRecreated as exc:
+                    # raised here it would only be logged by the consumer: the loop raises it
+                    self._consumer.pause(*assigned)
+                    self._failure = exc
             log.info("assigned %d partitions", len(assigned))
 
     async def _seek_stored(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
         """Seek to the offsets the warehouse holds; the beginning where it holds none."""
         stored = await self._retrying("offsets", self.target.offsets, self.options.group)
-        fresh = [tp for tp in tps if (tp.topic, tp.partition) not in stored]
-        begins = await consumer.beginning_offsets(fresh) if fresh else {}
+        begins = await consumer.beginning_offsets(tps) if tps else {}
+        known = [tp for tp in tps if (tp.topic, tp.partition) in stored]
+        ends = await consumer.end_offsets(known) if known else {}
+        moved = self._check_positions(
+            stored,
+            {(tp.topic, tp.partition): off for tp, off in begins.items()},
+            {(tp.topic, tp.partition): off for tp, off in ends.items()},
+        )
         self.batch = Batch(self.options.limits)
         self.generation += 1
         for tp in tps:
             key = (tp.topic, tp.partition)
             self.stored[key] = stored.get(key)
-            position = stored.get(key, begins.get(tp))
+            position = moved.get(key, stored.get(key, begins.get(tp)))
             self.next[key] = position
             if position is not None:
                 consumer.seek(tp, position)
