@@ -7,6 +7,7 @@ one process write a file at a time, so one loader per file.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -122,9 +123,14 @@ class DuckDBTarget:
     def _insert(self, table: Table, rows: Sequence[Row], sql: str) -> list[tuple[Any, ...]]:
         self._con.register(_STAGING, arrow_table(table, rows))
         try:
-            return self._con.execute(sql).fetchall()
-        finally:
-            self._con.unregister(_STAGING)
+            found = self._con.execute(sql).fetchall()
+        except duckdb.Error:
+            # the transaction is aborted: unregistering would fail too, and hide the cause
+            with contextlib.suppress(duckdb.Error):
+                self._con.unregister(_STAGING)
+            raise
+        self._con.unregister(_STAGING)
+        return found
 
     def _in_transaction(self, body: Any) -> Any:
         self._con.begin()

@@ -180,3 +180,17 @@ def test_a_newer_warehouse_is_refused(tmp_path: Path) -> None:
     with pytest.raises(WarehouseError, match="newer"):
         target.migrate()
     target.close()
+
+
+def test_duckdb_says_why_it_refused_a_batch(tmp_path: Path) -> None:
+    """The statement's own error, not the aborted transaction's that follows it."""
+    target = DuckDBTarget(str(tmp_path / "w.duckdb"))
+    target.migrate()
+    target.execute("DROP VIEW IF EXISTS message_delivery")
+    target.execute("ALTER TABLE message_sent RENAME TO message_sent_elsewhere")
+    records = [r for r in corpus_records() if r.topic == f"{PREFIX}.message.sent"]
+    assert records
+    with pytest.raises(WarehouseError, match="message_sent") as refused:
+        write_records(target, records)
+    assert "aborted" not in str(refused.value)
+    target.close()
