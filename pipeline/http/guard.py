@@ -32,11 +32,12 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 import orjson
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from pipeline.config import Config
+from pipeline.http.accepted import Accepted
 from pipeline.metrics import METRICS
 
 log = logging.getLogger(__name__)
@@ -218,10 +219,24 @@ class GuardedProtocol(RequestHandler):
     async def finish_response(
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
     ) -> tuple[web.StreamResponse, bool]:
+        if type(resp) is Accepted:
+            transport = self.transport
+            if transport is None or transport.is_closing():
+                return resp, True  # the client left: as aiohttp reports it
+            if request.version == HttpVersion11 and request.keep_alive and not self._upgraded:
+                # aiohttp's finish_response would also release a multipart body's files
+                # (a webhook has none) and feed a declined upgrade's tail (excluded above).
+                transport.write(resp.encoded())
+                self._answered()
+                return resp, False
+            resp = resp.as_response()
         answered = await super().finish_response(request, resp, start_time)
+        self._answered()
+        return answered
+
+    def _answered(self) -> None:
         if self._phase is Phase.BUSY and not self._force_close:
             self._enter(Phase.IDLE, self._limits.keepalive_timeout_s)
-        return answered
 
     def handle_error(
         self,

@@ -30,9 +30,9 @@ from pipeline.errors import (
     UnsupportedMedia,
     UriTooLong,
 )
+from pipeline.http.accepted import Accepted
 from pipeline.http.dispatch import Handler, send_continue
 from pipeline.http.guard import BodyTimeout
-from pipeline.http.responses import json_answer
 from pipeline.http.state import State
 from pipeline.metrics import METRICS
 from pipeline.record import Record
@@ -146,7 +146,7 @@ class Endpoints:
         # a partial, not a closure coroutine: one coroutine frame less per webhook
         return functools.partial(self._webhook, hook=hook)
 
-    async def _webhook(self, request: web.BaseRequest, hook: Webhook) -> web.Response:
+    async def _webhook(self, request: web.BaseRequest, hook: Webhook) -> web.StreamResponse:
         config = self.config
         state = self.state
         tenant = tenant_of(request, config, state)
@@ -173,7 +173,7 @@ class Endpoints:
         finally:
             held.release()
 
-    async def _accept(self, hook: Webhook, tenant: str, body: bytes) -> web.Response:
+    async def _accept(self, hook: Webhook, tenant: str, body: bytes) -> web.StreamResponse:
         config = self.config
         sink = self.sink
         received_at = time.time_ns() // 1_000_000
@@ -200,7 +200,7 @@ class Endpoints:
                 raise
             log.warning("raw copy of %s set aside: %s", record.event_id, exc.reason)
             durability = "published"
-        return json_answer(orjson.dumps({"event_id": record.event_id, "status": durability}))
+        return Accepted(orjson.dumps({"event_id": record.event_id, "status": durability}))
 
     async def healthz(self, request: web.BaseRequest) -> web.StreamResponse:
         problem = self.sink.health()

@@ -414,3 +414,49 @@ async def test_an_answered_connection_waits_idle_under_the_keepalive_deadline(
     while connection.phase is not Phase.IDLE and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     assert connection.phase is Phase.IDLE
+
+
+def _post(token: str, version: str = "1.1", extra: str = "") -> bytes:
+    return (
+        f"POST /webhooks/receive-message?token={token} HTTP/{version}\r\nHost: x\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(TEXT)}\r\n{extra}\r\n"
+    ).encode() + TEXT
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[bytes, dict[str, str], bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status, *lines = head.decode().split("\r\n")[:-2]
+    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines)}
+    body = await reader.readexactly(int(headers["content-length"]))
+    return status.encode(), headers, body
+
+
+async def test_the_200_is_written_whole_and_the_connection_kept(
+    client: Client, sink: MemorySink
+) -> None:
+    """Two webhooks on one keep-alive connection, each answer complete and well formed."""
+    reader, writer = await _raw_exchange(client, _post(TOKENS["acme"]))
+    for turn in range(2):
+        status, headers, body = await _answer(reader)
+        assert status == b"HTTP/1.1 200 OK"
+        assert headers["content-type"] == "application/json"
+        assert headers["date"].endswith(" GMT")
+        assert "connection" not in headers  # HTTP/1.1: kept open by default
+        assert orjson.loads(body)["status"] == "published"
+        if turn == 0:
+            writer.write(_post(TOKENS["acme"]))
+    writer.close()
+    assert len(sink.records) == 4
+
+
+@pytest.mark.parametrize(("version", "extra"), [("1.0", ""), ("1.1", "Connection: close\r\n")])
+async def test_a_client_that_closes_gets_the_same_answer_through_aiohttp(
+    client: Client, sink: MemorySink, version: str, extra: str
+) -> None:
+    reader, writer = await _raw_exchange(client, _post(TOKENS["acme"], version, extra))
+    status, headers, body = await _answer(reader)
+    assert status.endswith(b" 200 OK")
+    assert headers["content-type"] == "application/json"
+    assert orjson.loads(body)["event_id"] == sink.records[0].event_id
+    assert await reader.read() == b""  # and the connection is closed after it
+    writer.close()
