@@ -37,8 +37,19 @@ fetch() {
 }
 
 # run_java LOGDIR HEAP MAIN ARGS... -- execs, so a backgrounded call's $! is the JVM's own pid
+# A lock the caller holds (flock around a benchmark) must not live on in the daemon, or
+# every later holder waits for the daemon to stop: fds above 2 are closed before it starts.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2)); then eval "exec $fd>&-"; fi
+  done 2>/dev/null
+}
+
 run_java() {
   local logdir=$1 heap=$2; shift 2
+  close_inherited_fds
   exec "$JAVA" -Xms"$heap" -Xmx"$heap" "${JVM_OPTS[@]}" \
        -Dkafka.logs.dir="$logdir" -Dlog4j2.configurationFile="$KL_HOME/log4j2.properties" \
        -cp "$LIBS/*" "$@"

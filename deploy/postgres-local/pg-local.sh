@@ -18,6 +18,16 @@ DB=plug
 
 die() { echo "pg-local: $*" >&2; exit 1; }
 
+# A lock the caller holds (flock around a benchmark) must not live on in the daemon, or
+# every later holder waits for the daemon to stop: fds above 2 are closed before it starts.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2)); then eval "exec $fd>&-"; fi
+  done 2>/dev/null
+}
+
 bindir() {
   local d
   for d in /usr/lib/postgresql/*/bin; do [[ -x $d/initdb ]] && { echo "$d"; return 0; }; done
@@ -86,11 +96,13 @@ up() {
   # settings for a test server: loopback only, socket inside $PG_RUN, no fsync waits
   # (a crash of the machine is not what the tests simulate; a crash of the server is,
   # and the server's own WAL recovery still runs)
-  as_pg "$bin/pg_ctl" -D "$(data)" -l "$PG_RUN/server.log" -w -t 60 start -o \
-    "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_RUN \
-     -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50 \
-     -c shared_buffers=128MB" >/dev/null ||
-    { tail -n 30 "$PG_RUN/server.log" >&2; die "the server did not start"; }
+  (
+    close_inherited_fds
+    as_pg "$bin/pg_ctl" -D "$(data)" -l "$PG_RUN/server.log" -w -t 60 start -o \
+      "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_RUN \
+       -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50 \
+       -c shared_buffers=128MB" >/dev/null
+  ) || { tail -n 30 "$PG_RUN/server.log" >&2; die "the server did not start"; }
   as_pg "$bin/psql" -h "$PG_RUN" -p "$port" -U "$PG_USER" -d postgres -tAq \
     -c "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 ||
     as_pg "$bin/createdb" -h "$PG_RUN" -p "$port" -U "$PG_USER" "$DB"
