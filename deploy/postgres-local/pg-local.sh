@@ -18,15 +18,8 @@ DB=plug
 
 die() { echo "pg-local: $*" >&2; exit 1; }
 
-# A lock the caller holds (flock around a benchmark) must not live on in the daemon, or
-# every later holder waits for the daemon to stop: fds above 2 are closed before it starts.
-close_inherited_fds() {
-  local fd
-  for fd in /proc/$BASHPID/fd/*; do
-    fd=${fd##*/}
-    if ((fd > 2)); then eval "exec $fd>&-"; fi
-  done 2>/dev/null
-}
+# close_inherited_fds: a daemon must not keep the caller's locks (see the file)
+source "$HERE/../daemon-fds.sh"
 
 bindir() {
   local d

@@ -199,42 +199,37 @@ def test_typed_columns_and_data_json_match_the_event(
     assert finished["event_type"] == EventType.ATTENDANCE_FINISHED.value
 
 
-def test_postgresql_takes_text_with_a_nul_character() -> None:
-    """PostgreSQL's text and jsonb refuse U+0000: it is replaced, the batch is not lost."""
+def _stored_in_postgresql(message: bytes, sql: str) -> list[tuple[object, ...]]:
+    """Load one receive-message webhook whose text is ``message`` (JSON) and run ``sql``."""
     from pipeline.warehouse.target import open_target, write_records
     from tests.conftest import FIXTURES
 
     body = (FIXTURES / "receive-message" / "text.json").read_bytes()
-    body = body.replace(b'"message": "test"', b'"message": "a\\u0000b"')
+    body = body.replace(b'"message": "test"', b'"message": ' + message)
     record = wh.record_for(Webhook.RECEIVE_MESSAGE, body, "plug")
     with wh.pg_database() as url:
         target = open_target(url)
         target.migrate()
         write_records(target, [record])
         target.close()
-        [(text, data)] = wh.query(
-            url, "SELECT text, data->'content'->>'message' FROM message_received"
-        )
+        return wh.query(url, sql)
+
+
+def test_postgresql_takes_text_with_a_nul_character() -> None:
+    """PostgreSQL's text and jsonb refuse U+0000: it is replaced, the batch is not lost."""
+    [(text, data)] = _stored_in_postgresql(
+        b'"a\\u0000b"', "SELECT text, data->'content'->>'message' FROM message_received"
+    )
     assert text == data == "a\ufffdb"
 
 
 def test_postgresql_compresses_large_data_with_lz4() -> None:
     """A ``data`` past PostgreSQL's 2 kB compression threshold is stored with lz4, which
     costs the server a fraction of its default's time."""
-    from pipeline.warehouse.target import open_target, write_records
-    from tests.conftest import FIXTURES
-
-    body = (FIXTURES / "receive-message" / "text.json").read_bytes()
-    body = body.replace(b'"message": "test"', b'"message": "' + b"long words " * 400 + b'"')
-    record = wh.record_for(Webhook.RECEIVE_MESSAGE, body, "plug")
-    with wh.pg_database() as url:
-        target = open_target(url)
-        target.migrate()
-        write_records(target, [record])
-        target.close()
-        [(method, length)] = wh.query(
-            url, "SELECT pg_column_compression(data), length(data::text) FROM message_received"
-        )
+    [(method, length)] = _stored_in_postgresql(
+        b'"' + b"long words " * 400 + b'"',
+        "SELECT pg_column_compression(data), length(data::text) FROM message_received",
+    )
     assert isinstance(length, int)
     assert length > 4000
     assert method == "lz4"
