@@ -21,6 +21,8 @@ from email.utils import formatdate
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 
+from pipeline.http.responses import json_answer
+
 _HEAD = (
     f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nServer: {SERVER_SOFTWARE}\r\nDate: "
 ).encode()
@@ -51,9 +53,7 @@ class Accepted(web.StreamResponse):
 
     def as_response(self) -> web.Response:
         """The same answer for aiohttp's own path."""
-        return web.Response(
-            body=self.body_bytes, status=200, headers={"Content-Type": "application/json"}
-        )
+        return json_answer(self.body_bytes)
 
     async def prepare(self, request: web.BaseRequest) -> None:
         raise RuntimeError("an Accepted answer is written by GuardedProtocol, not prepared")

@@ -173,7 +173,6 @@ class KafkaSink:
         started = time.perf_counter()
         deliveries: list[asyncio.Future[object]] = []
         outcomes: list[object] = []
-        failed = False
         producer = self._producer
         try:
             with self._deadlines.bound():
@@ -192,7 +191,6 @@ class KafkaSink:
                         outcomes.append(await delivery)
                     except Exception as exc:
                         outcomes.append(exc)
-                        failed = True
         except TimeoutError as exc:
             if producer is None:
                 raise BrokerUnavailable("not connected to Kafka (yet, or again)") from exc
@@ -203,10 +201,7 @@ class KafkaSink:
             raise AckTimeout(
                 f"Kafka did not acknowledge within {self._config.ack_timeout_s:g} s"
             ) from exc
-        if failed:
-            return self._outcome(producer, records, outcomes, started)
-        self._acknowledged(records, started)
-        return "published"
+        return self._outcome(producer, records, outcomes, started)
 
     async def _append(self, producer: AIOKafkaProducer, record: Record) -> asyncio.Future[object]:
         """The record into the producer's batch for its partition; its delivery future.
@@ -263,6 +258,9 @@ class KafkaSink:
         errors = [
             (r, o) for r, o in zip(records, outcomes, strict=True) if isinstance(o, BaseException)
         ]
+        if not errors:
+            self._acknowledged(records, started)
+            return "published"
         by_kind: dict[str, BaseException] = {}
         for _, error in errors:
             by_kind.setdefault(classify(error), error)
@@ -277,16 +275,14 @@ class KafkaSink:
             r for r, o in zip(records, outcomes, strict=True) if not isinstance(o, BaseException)
         ]
         self._acknowledged(taken, started)
-        if errors:
-            # A batch the broker refused still used up its sequence numbers: the next one
-            # for that partition would fail with OutOfOrderSequenceNumber. A new producer
-            # starts its sequences afresh.
-            self._replace(producer, f"AfterRefusal: {errors[0][1]!r}", failure=False)
-            refused = [r for r, _ in errors]
-            too_large = all(isinstance(e, _TOO_LARGE) for _, e in errors)
-            kind = TooLargeForKafka if too_large else RefusedByKafka
-            raise kind(f"Kafka will not take the record: {errors[0][1]!r}", refused)
-        return "published"
+        # What is left was refused: a batch the broker refused still used up its sequence numbers,
+        # and the next one for that partition would fail with OutOfOrderSequenceNumber. A
+        # new producer starts its sequences afresh.
+        self._replace(producer, f"AfterRefusal: {errors[0][1]!r}", failure=False)
+        refused = [r for r, _ in errors]
+        too_large = all(isinstance(e, _TOO_LARGE) for _, e in errors)
+        kind = TooLargeForKafka if too_large else RefusedByKafka
+        raise kind(f"Kafka will not take the record: {errors[0][1]!r}", refused)
 
     def _acknowledged(self, records: Sequence[Record], started: float) -> None:
         self._succeeded()

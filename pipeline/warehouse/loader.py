@@ -162,8 +162,8 @@ class Loader:
         if tps:
             ends = await consumer.end_offsets(tps)
             begins = await consumer.beginning_offsets(tps)
-            self.ends = {(tp.topic, tp.partition): off for tp, off in ends.items()}
-            self.begins = {(tp.topic, tp.partition): off for tp, off in begins.items()}
+            self.ends = _keyed(ends)
+            self.begins = _keyed(begins)
             # before any assignment: a recreated topic would otherwise look caught up
             stored = await self._retrying("offsets", self.target.offsets, self.options.group)
             self._check_positions(stored, {}, self.ends)  # a gap is told on assignment
@@ -252,7 +252,7 @@ class Loader:
         topic was recreated under the loader (faster than the consumer's metadata saw)."""
         ends = await consumer.end_offsets(tps)
         loaded = {key: n for key, n in self.next.items() if n is not None}
-        self._check_positions(loaded, {}, {(tp.topic, tp.partition): n for tp, n in ends.items()})
+        self._check_positions(loaded, {}, _keyed(ends))
 
     def _add(self, fetched: Iterable[tuple[TopicPartition, list[Any]]]) -> list[TopicPartition]:
         """Records into the batch; the partitions whose records started below the offset
@@ -424,11 +424,7 @@ class Loader:
         begins = await consumer.beginning_offsets(tps) if tps else {}
         known = [tp for tp in tps if (tp.topic, tp.partition) in stored]
         ends = await consumer.end_offsets(known) if known else {}
-        moved = self._check_positions(
-            stored,
-            {(tp.topic, tp.partition): off for tp, off in begins.items()},
-            {(tp.topic, tp.partition): off for tp, off in ends.items()},
-        )
+        moved = self._check_positions(stored, _keyed(begins), _keyed(ends))
         self.batch = Batch(self.options.limits)
         self.generation += 1
         for tp in tps:
@@ -490,3 +486,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self.loader.on_assigned(assigned)
+
+
+def _keyed(offsets: dict[TopicPartition, int]) -> dict[TP, int]:
+    """Kafka's offsets by (topic, partition), the loader's key."""
+    return {(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
