@@ -25,7 +25,7 @@ from pathlib import Path
 import msgspec
 from aiohttp import web
 
-from pipeline import logs
+from pipeline import heap, logs
 from pipeline.app import Ingress, build_ingress
 from pipeline.config import Config, load_tokens
 from pipeline.errors import ConfigError
@@ -62,6 +62,7 @@ def _run_one(config: Config, reuse_port: bool) -> None:
     # A SIGHUP before the loop's handler is installed must not end the process (its
     # default action): a worker may get one forwarded while it is still starting.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    heap.keep_freed_memory()
     try:
         import uvloop
 
