@@ -1,4 +1,4 @@
-"""The allocator settings: applied on glibc, and they stop a freed buffer's pages from being faulted in again."""
+"""glibc's allocator settings: applied, and a freed buffer's pages are not faulted in anew."""
 
 from __future__ import annotations
 
