@@ -16,6 +16,10 @@ class Webhook(enum.Enum):
     MESSAGE_STATUS = "message-status"
     WHEN_DISCONNECTING = "when-disconnecting"
 
+    # Members equal only themselves, so identity hashes them: Enum's own __hash__ is a
+    # Python call, made by every dict keyed by a webhook on every request.
+    __hash__ = object.__hash__
+
     @property
     def plug_field(self) -> str:
         """The field naming this webhook in Plug's update-webhooks body."""
@@ -43,6 +47,8 @@ class EventType(enum.Enum):
     MESSAGE_DELIVERY_FAILED = "message.delivery_failed"
     MESSAGE_STATUS = "message.status"
     INSTANCE_DISCONNECTED = "instance.disconnected"
+
+    __hash__ = object.__hash__  # as Webhook's
 
     @property
     def topic_suffix(self) -> str:
