@@ -65,6 +65,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--batch-bytes", type=int, default=Limits.bytes, help="record bytes per transaction"
     )
     p.add_argument("--batch-age-s", type=float, default=Limits.age_s, help="longest a record waits")
+    p.add_argument(
+        "--dedup-hours",
+        type=float,
+        help="DuckDB: a redelivered event (same event_id) is dropped when it arrives within "
+        "this many hours of its first delivery (default 24; a longer window makes every "
+        "batch read more of each table). PostgreSQL drops a redelivery of any age",
+    )
     configuration.add_flags(p, *_KAFKA_FLAGS)
     p.set_defaults(func=run)
 
@@ -75,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.batch_rows < 1 or args.batch_bytes < 1 or args.batch_age_s <= 0:
         raise ConfigError("batch limits must be positive")
+    if args.dedup_hours is not None and args.dedup_hours < 0:
+        raise ConfigError("--dedup-hours must not be negative")
     options = Options(
         group=args.group,
         include_raw=args.include_raw,
@@ -86,16 +95,20 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=metrics.registry)
     progress = sys.stderr if sys.stderr.isatty() else None
-    return asyncio.run(load(config, options, metrics, progress))
+    return asyncio.run(load(config, options, metrics, progress, args.dedup_hours))
 
 
 async def load(
-    config: Config, options: Options, metrics: LoaderMetrics, progress: TextIO | None = None
+    config: Config,
+    options: Options,
+    metrics: LoaderMetrics,
+    progress: TextIO | None = None,
+    dedup_hours: float | None = None,
 ) -> int:
     """Run the loader until SIGTERM / SIGINT (or caught up); the exit code."""
     try:
         kpi = ViewSettings(config.kpi_time_zone, config.kpi_sla_seconds)
-        target = open_target(config.warehouse, kpi)
+        target = open_target(config.warehouse, kpi, dedup_hours)
     except WarehouseError as exc:
         print(f"plug-pipeline load: {exc}", file=sys.stderr)
         return EXIT_FAILED

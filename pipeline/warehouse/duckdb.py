@@ -35,6 +35,10 @@ _ARROW: dict[Kind, pa.DataType] = {
 _STAGING = "plug_staging"
 MEMORY_LIMIT = "64MB"
 CHECKPOINT_THRESHOLD = "64MB"
+# How long after an event's first delivery a redelivery of it (same event_id) is still
+# dropped: the search for a batch's ids goes back this far in received_at (sql.windowed).
+# PostgreSQL's key is a constraint and drops a redelivery of any age.
+DEDUP_HOURS = 24.0
 # Arrow's default pool (mimalloc) keeps what a batch freed for the next one, tens of MB
 # the process would show as its own; each batch's arrays are short-lived.
 _POOL = pa.system_memory_pool()
@@ -54,7 +58,12 @@ def arrow_table(table: Table, rows: Sequence[Row]) -> pa.Table:
 class DuckDBTarget:
     dialect: Dialect = "duckdb"
 
-    def __init__(self, path: str, view_settings: ViewSettings | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        view_settings: ViewSettings | None = None,
+        dedup_hours: float = DEDUP_HOURS,
+    ) -> None:
         self.path = path
         self.view_settings = view_settings
         try:
@@ -82,7 +91,10 @@ class DuckDBTarget:
         self._con.execute("SET threads = 1")
         # DuckDB's allocator keeps up to 128 MB of freed memory for reuse by default.
         self._con.execute("SET allocator_flush_threshold = '16MB'")
-        self._inserts = {t: insert_if_absent(t, _STAGING, "duckdb") for t in LOADED_TABLES}
+        window_ms = round(dedup_hours * 3_600_000)
+        self._inserts = {
+            t: insert_if_absent(t, _STAGING, "duckdb", window_ms) for t in LOADED_TABLES
+        }
 
     def describe(self) -> str:
         return f"duckdb:{self.path}"

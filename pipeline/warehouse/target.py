@@ -81,16 +81,19 @@ OFFSETS_QUERY = (
 )
 
 
-def open_target(where: str, view_settings: ViewSettings | None = None) -> Target:
+def open_target(
+    where: str, view_settings: ViewSettings | None = None, dedup_hours: float | None = None
+) -> Target:
     """A ``postgresql://`` URL, or else a DuckDB file path; its KPI views are created with
-    ``view_settings`` (the defaults when None)."""
+    ``view_settings`` (the defaults when None). ``dedup_hours``: DuckDB's window for
+    redeliveries (its default when None; PostgreSQL drops a redelivery of any age)."""
     if where.startswith(("postgresql://", "postgres://")):
         from pipeline.warehouse.postgres import PostgresTarget
 
         return PostgresTarget(where, view_settings)
-    from pipeline.warehouse.duckdb import DuckDBTarget
+    from pipeline.warehouse.duckdb import DEDUP_HOURS, DuckDBTarget
 
-    return DuckDBTarget(where, view_settings)
+    return DuckDBTarget(where, view_settings, DEDUP_HOURS if dedup_hours is None else dedup_hours)
 
 
 def write_records(target: Target, records: Iterable[Record]) -> Batch:

@@ -194,3 +194,35 @@ def test_duckdb_says_why_it_refused_a_batch(tmp_path: Path) -> None:
         write_records(target, records)
     assert "aborted" not in str(refused.value)
     target.close()
+
+
+def test_duckdb_drops_a_redelivery_within_its_window_and_keeps_one_after(tmp_path: Path) -> None:
+    """DuckDB looks for a batch's event ids back to ``dedup_hours`` before its earliest
+    ``received_at`` (PostgreSQL's key has no window): a redelivery an hour later is
+    dropped, one later than the window is a second row, as documented."""
+    target = DuckDBTarget(str(tmp_path / "w.duckdb"), dedup_hours=24)
+    target.migrate()
+    hour, first = 3_600_000, 1_700_000_000_000
+    webhook = Webhook.RECEIVE_MESSAGE
+
+    def delivered(tenant: str, received_at: int) -> Record:
+        return ingest.ingest(webhook, tenant, body, received_at, PREFIX)
+
+    def rows() -> int:
+        [(n,)] = target.query("SELECT count(*) FROM message_received")
+        return int(n)
+
+    body = next(p for p in corpus_files() if p.parent.name == webhook.value).read_bytes()
+    write_records(target, [delivered("acme", first)])
+    # other events after it, in later batches, as a live table has
+    for n in range(3):
+        write_records(target, [delivered(f"t{n}", first + n * hour)])
+    assert rows() == 4
+    write_records(target, [delivered("acme", first + hour)])
+    write_records(target, [delivered("acme", first + 23 * hour)])
+    assert rows() == 4  # the same event_id within 24 h: dropped
+    write_records(target, [delivered("acme", first + 25 * hour)])
+    assert rows() == 5
+    [(ids,)] = target.query("SELECT count(DISTINCT event_id) FROM message_received")
+    assert ids == 4
+    target.close()
