@@ -73,6 +73,12 @@ async def _ingress_runner() -> object:
 
     config = Config(tokens={"bench": (TOKEN,)}, max_body_bytes=4 * 1024 * 1024)
     sink = DroppingSink()
+    try:  # the allocator settings serve applies at start
+        from pipeline.heap import keep_freed_memory
+    except ImportError:  # revisions before pipeline.heap
+        pass
+    else:
+        keep_freed_memory()
     runner_for = getattr(serve, "runner_for", None)
     if runner_for is not None:
         from pipeline.app import build_ingress
