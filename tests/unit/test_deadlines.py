@@ -103,6 +103,27 @@ def test_an_outer_cancellation_during_a_timeout_is_not_swallowed() -> None:
     asyncio.run(main())
 
 
+def test_each_wait_bounds_its_own_task_in_turn_and_on_a_later_loop() -> None:
+    deadlines = Deadlines(0.1, tick_s=0.05)
+
+    async def waits() -> list[str]:
+        async def one(name: str, forever: bool) -> str:
+            try:
+                with deadlines.bound():
+                    await (asyncio.Event().wait() if forever else asyncio.sleep(0))
+            except TimeoutError:
+                return f"{name} timed out"
+            return f"{name} done"
+
+        # the task that times out is the one that waited, not the last to enter
+        return list(await asyncio.gather(one("a", True), one("b", False)))
+
+    # a second loop (the first closed) finds its own tasks, not the first loop's
+    for _ in range(2):
+        assert asyncio.run(waits()) == ["a timed out", "b done"]
+        assert deadlines.waiting == 0
+
+
 def test_outside_a_task_it_refuses() -> None:
     with pytest.raises(RuntimeError):
         Deadlines(1.0).bound().__enter__()
