@@ -339,7 +339,7 @@ def write_results(results: list[Result], args: argparse.Namespace, load: str) ->
             f"- machine: {os.cpu_count()} cores, load average at start {load}",
             f"- Kafka 4.3.1 single node at {Where.bootstrap} (6 partitions a topic); PostgreSQL 15",
             "  from `make pg-up`;",
-            "  loader defaults (5,000 rows / 16 MiB / 1 s batches); targets: >= 20,000 events/s,",
+            "  loader defaults (5,000 rows / 8 MiB / 1 s batches); targets: >= 20,000 events/s,",
             "  p99 freshness <= 2 s, RSS <= 256 MB",
             "",
             table(results),

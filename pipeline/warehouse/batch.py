@@ -35,10 +35,11 @@ _DATA = msgspec.json.Decoder(_Data)
 
 @dataclass(frozen=True)
 class Limits:
-    """When a batch closes; defaults hold the memory of one batch to a few tens of MB."""
+    """When a batch closes; defaults hold the memory of one batch to a few tens of MB.
+    ``bytes`` also bounds what DuckDB holds for the transaction (duckdb.MEMORY_LIMIT)."""
 
     rows: int = 5000
-    bytes: int = 16 * 1024 * 1024
+    bytes: int = 8 * 1024 * 1024
     age_s: float = 1.0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import orjson
@@ -11,6 +12,7 @@ from pipeline import ingest
 from pipeline.consume.decode import decode_event
 from pipeline.errors import Malformed, StaleOffsets, WarehouseError
 from pipeline.record import Record
+from pipeline.simulate.generator import Generator
 from pipeline.warehouse import migrations
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.batch import DEADLETTER, Batch, Limits
@@ -225,4 +227,32 @@ def test_duckdb_drops_a_redelivery_within_its_window_and_keeps_one_after(tmp_pat
     assert rows() == 5
     [(ids,)] = target.query("SELECT count(DISTINCT event_id) FROM message_received")
     assert ids == 4
+    target.close()
+
+
+def test_batches_at_their_bytes_limit_fit_in_duckdbs_memory_limit(tmp_path: Path) -> None:
+    """DuckDB holds a transaction's rows in its buffer pool until the commit, beside the
+    blocks of earlier batches not yet checkpointed: batches of simulated traffic closed on
+    the default bytes limit (not on rows), one after another, are written within the
+    loader's memory limit."""
+    target = DuckDBTarget(str(tmp_path / "w.duckdb"))
+    target.migrate()
+    traffic = []
+    for webhook, body in Generator(7).take(16_000):
+        with contextlib.suppress(Malformed):
+            ingest.ingest(webhook, "t", body, 0, PREFIX)
+            traffic.append((webhook, body))
+    written = 0
+    for round_ in range(6):
+        batch = Batch(Limits(rows=10**9))
+        for n, (webhook, body) in enumerate(traffic):
+            if batch.full():
+                break
+            add(batch, ingest.ingest(webhook, f"t{round_}", body, 0, PREFIX), n)
+        assert batch.size >= Limits().bytes
+        batch.offsets.clear()  # rows only: offsets are another test's
+        target.write("g", batch, {})
+        written += len(batch.rows[t.MESSAGE_STATUS])
+    [(count,)] = target.query("SELECT count(*) FROM message_status")
+    assert count == written
     target.close()
