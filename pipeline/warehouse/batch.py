@@ -36,7 +36,7 @@ _DATA = msgspec.json.Decoder(_Data)
 @dataclass(frozen=True)
 class Limits:
     """When a batch closes; defaults hold the memory of one batch to a few tens of MB.
-    ``bytes`` also bounds what DuckDB holds for the transaction (duckdb.MEMORY_LIMIT)."""
+    ``bytes`` also bounds what DuckDB holds for the transaction (duckdb.MEMORY_MB)."""
 
     rows: int = 5000
     bytes: int = 8 * 1024 * 1024

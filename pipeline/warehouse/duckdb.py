@@ -34,7 +34,7 @@ _ARROW: dict[Kind, pa.DataType] = {
 }
 _JSON = pa.json_()
 _STAGING = "plug_staging"
-MEMORY_LIMIT = "32MB"
+MEMORY_MB = 32  # DuckDB's memory_limit: see DuckDBTarget.__init__
 CHECKPOINT_THRESHOLD = "64MB"
 # How long after an event's first delivery a redelivery of it (same event_id) is still
 # dropped: the search for a batch's ids goes back this far in received_at (sql.windowed).
@@ -70,6 +70,7 @@ class DuckDBTarget:
         path: str,
         view_settings: ViewSettings | None = None,
         dedup_hours: float = DEDUP_HOURS,
+        memory_mb: int = MEMORY_MB,
     ) -> None:
         self.path = path
         self.view_settings = view_settings
@@ -93,9 +94,11 @@ class DuckDBTarget:
         # lives in it (sql.indexed), so it holds only the blocks being read and written; but
         # a transaction's rows stay in it until the commit, so Limits.bytes (8 MiB) bounds a
         # batch well within this (batches of 20,000 rows, 13 MiB of records, were refused
-        # Out of Memory at 32 MB and at 64 MB during replays; none of 8 MiB was). 64 MB
-        # saved about 5 % of the CPU per event for 20-40 MB more peak RSS.
-        self._con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        # Out of Memory at 32 MB and at 64 MB during replays; none of 8 MiB was). The rest
+        # is the rows not yet checkpointed, spilled to a temporary file when it is full:
+        # 64 MB spills less, about 10-15 % less CPU per event for 30-40 MB more peak RSS
+        # (`load --duckdb-memory-mb`).
+        self._con.execute(f"SET memory_limit = '{memory_mb}MB'")
         # One thread: the loader's queries are small inserts, a second DuckDB thread only
         # takes CPU from the decoding thread and the broker on the same cores (about 8 % of
         # the CPU per event, measured), and each thread has its own allocation caches.

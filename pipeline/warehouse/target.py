@@ -82,18 +82,27 @@ OFFSETS_QUERY = (
 
 
 def open_target(
-    where: str, view_settings: ViewSettings | None = None, dedup_hours: float | None = None
+    where: str,
+    view_settings: ViewSettings | None = None,
+    dedup_hours: float | None = None,
+    duckdb_memory_mb: int | None = None,
 ) -> Target:
     """A ``postgresql://`` URL, or else a DuckDB file path; its KPI views are created with
     ``view_settings`` (the defaults when None). ``dedup_hours``: DuckDB's window for
-    redeliveries (its default when None; PostgreSQL drops a redelivery of any age)."""
+    redeliveries (its default when None; PostgreSQL drops a redelivery of any age);
+    ``duckdb_memory_mb``: DuckDB's memory limit (its default when None)."""
     if where.startswith(("postgresql://", "postgres://")):
         from pipeline.warehouse.postgres import PostgresTarget
 
         return PostgresTarget(where, view_settings)
-    from pipeline.warehouse.duckdb import DEDUP_HOURS, DuckDBTarget
+    from pipeline.warehouse.duckdb import DEDUP_HOURS, MEMORY_MB, DuckDBTarget
 
-    return DuckDBTarget(where, view_settings, DEDUP_HOURS if dedup_hours is None else dedup_hours)
+    return DuckDBTarget(
+        where,
+        view_settings,
+        DEDUP_HOURS if dedup_hours is None else dedup_hours,
+        MEMORY_MB if duckdb_memory_mb is None else duckdb_memory_mb,
+    )
 
 
 def write_records(target: Target, records: Iterable[Record]) -> Batch:

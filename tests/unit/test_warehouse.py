@@ -19,7 +19,7 @@ from pipeline.warehouse.batch import DEADLETTER, Batch, Limits
 from pipeline.warehouse.duckdb import DuckDBTarget
 from pipeline.warehouse.rows import event_rows
 from pipeline.warehouse.sql import create_table
-from pipeline.warehouse.target import write_records
+from pipeline.warehouse.target import open_target, write_records
 from pipeline.webhooks import EventType, Webhook
 from tests.conftest import corpus_files
 
@@ -256,3 +256,11 @@ def test_batches_at_their_bytes_limit_fit_in_duckdbs_memory_limit(tmp_path: Path
     [(count,)] = target.query("SELECT count(*) FROM message_status")
     assert count == written
     target.close()
+
+
+def test_duckdbs_memory_limit_is_the_loaders_setting(tmp_path: Path) -> None:
+    for mb, shown in ((None, "30.5 MiB"), (64, "61.0 MiB")):
+        target = open_target(str(tmp_path / f"w{mb}.duckdb"), duckdb_memory_mb=mb)
+        assert isinstance(target, DuckDBTarget)
+        assert target.query("SELECT current_setting('memory_limit')") == [(shown,)]
+        target.close()
