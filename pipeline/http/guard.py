@@ -11,11 +11,19 @@ driven by the protocol's own reads. A connection is always in one phase:
     BODY   headers parsed, body pending  deadline: body_timeout_s    -> 408, closed
     BUSY   request complete, answering   none: the handler's own bounds apply
     IDLE   answered, kept alive          deadline: keepalive_timeout_s -> closed
+    LINGER refused, closing (see below)  deadline: LINGER_S -> closed
 
 The number of open connections is bounded too. Past ``max_connections`` the connection
-that has waited longest in FRESH, HEAD, IDLE or BODY is shed to make room, so clients that
+that has waited longest in FRESH, HEAD, IDLE, BODY or LINGER is shed to make room, so clients that
 trickle can never starve a client that sends its request at once: a new connection always
 gets in, and is shed only after every older waiting one.
+
+A connection refused with an error answer (431, 408, 503, a request aiohttp's parser
+rejects) while its client may still be sending is not closed at once: closing a socket
+with unread bytes makes the kernel send a reset, and a client that is still writing then
+gets ECONNRESET instead of the answer. It is half-closed instead (the answer, then FIN)
+and what still arrives is read and dropped until the client closes too, for at most
+``LINGER_S`` and ``LINGER_BYTES`` (what nginx calls a lingering close).
 
 ``GuardedServer`` is an ``aiohttp.web.Server`` (the low-level server) whose protocol is
 ``GuardedProtocol``; ``GuardedRunner`` runs it for a ``Service`` (the ingress: its
@@ -49,10 +57,15 @@ class Phase(enum.Enum):
     BODY = "body"
     BUSY = "busy"
     IDLE = "idle"
+    LINGER = "linger"
 
 
 # Phases whose connection waits on the client: the ones that may be shed.
-_WAITING = frozenset({Phase.FRESH, Phase.HEAD, Phase.BODY, Phase.IDLE})
+_WAITING = frozenset({Phase.FRESH, Phase.HEAD, Phase.BODY, Phase.IDLE, Phase.LINGER})
+
+# How long, and how much, a refused client may go on sending before the reset.
+LINGER_S = 2.0
+LINGER_BYTES = 16 << 20
 
 
 class BodyTimeout(TimeoutError):
@@ -117,6 +130,8 @@ class GuardedProtocol(RequestHandler):
         self._deadline: asyncio.TimerHandle | None = None
         self._armed_at = 0.0
         self._counted = False
+        self._linger_after = False  # set for an answer to what aiohttp's parser refused
+        self._dropped = 0  # bytes read and dropped while lingering
 
     @property
     def phase(self) -> Phase:
@@ -180,6 +195,11 @@ class GuardedProtocol(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._phase is Phase.LINGER:
+            self._dropped += len(data)
+            if self._dropped > LINGER_BYTES:
+                self.force_close()
+            return
         # b"" is aiohttp resuming its parser once a handler has read the body
         # (``resume_reading``), not the client sending: it starts no new phase.
         if data:
@@ -231,6 +251,8 @@ class GuardedProtocol(RequestHandler):
                 return resp, False
             resp = resp.as_response()
         answered = await super().finish_response(request, resp, start_time)
+        if self._linger_after:
+            self._linger()
         self._answered()
         return answered
 
@@ -256,6 +278,7 @@ class GuardedProtocol(RequestHandler):
             log.info("refused a malformed request: %d %s", status, type(exc).__name__)
         if request.writer.output_size > 0:
             raise ConnectionError("an answer was sent already; the connection is broken")
+        self._linger_after = True
         phrase = HTTPStatus(status).phrase
         reason = phrase.lower().replace(" ", "_")
         METRICS.rejected.labels(reason).inc()
@@ -298,7 +321,7 @@ class GuardedProtocol(RequestHandler):
         elif phase is Phase.IDLE:
             METRICS.connections_closed.labels("idle").inc()
             self.force_close()
-        else:  # the BODY backstop
+        else:  # the end of a lingering close, or the BODY backstop
             self.force_close()
 
     def shed(self) -> None:
@@ -319,7 +342,25 @@ class GuardedProtocol(RequestHandler):
         METRICS.rejected.labels(reason).inc()
         if self.transport is not None and not self._request_in_progress:
             self.transport.write(_raw_answer(status, phrase, reason, detail))
-        self.force_close()
+            self._linger()
+        else:
+            self.force_close()
+
+    def _linger(self) -> None:
+        """Half-close after an error answer, dropping what the client still sends (see top)."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or not transport.can_write_eof():
+            self.force_close()  # TLS has no half-close: closed as before
+            return
+        # aiohttp's request loop ends on _force_close without closing the transport: the
+        # client's FIN (eof_received), LINGER_BYTES or the LINGER deadline closes it.
+        self._force_close = True
+        if self._waiter is not None:
+            self._waiter.cancel()
+        transport.write_eof()
+        if not transport.is_reading():  # paused by aiohttp's flow control: dropping needs reads
+            transport.resume_reading()
+        self._enter(Phase.LINGER, LINGER_S)
 
 
 class GuardedServer(web.Server):

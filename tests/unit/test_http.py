@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from pipeline.app import Ingress, build_ingress
 from pipeline.config import Config
+from pipeline.http import guard
 from pipeline.http.guard import GuardedProtocol, GuardedServer, Phase
 from pipeline.sink.memory import MemorySink
 from tests.conftest import TOKENS, fixture_bytes
@@ -459,4 +460,88 @@ async def test_a_client_that_closes_gets_the_same_answer_through_aiohttp(
     assert headers["content-type"] == "application/json"
     assert orjson.loads(body)["event_id"] == sink.records[0].event_id
     assert await reader.read() == b""  # and the connection is closed after it
+    writer.close()
+
+
+# -- a refused client that is still sending gets its answer, not a reset ----------------
+
+
+def _guarded(client: Client) -> GuardedServer:
+    assert client.server.runner is not None
+    server = client.server.runner.server
+    assert isinstance(server, GuardedServer)
+    return server
+
+
+async def _until(check: Callable[[], bool], within_s: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + within_s
+    # a connection's state has no event to wait on: polled, with a deadline
+    while not check() and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    return check()
+
+
+async def _send_all(writer: Writer, head: bytes, line: bytes, total: int) -> str:
+    """The request line, then header lines up to ``total`` bytes; how the sending ended."""
+    try:
+        writer.write(head)
+        sent = 0
+        while sent < total:
+            writer.write(line * 64)
+            sent += len(line) * 64
+            await writer.drain()
+    except ConnectionError as exc:
+        return type(exc).__name__
+    return "sent"
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        # five 8 KB lines pass the 32 KB header budget: our 431
+        (b"X-Filler: " + b"v" * 7990 + b"\r\n", b"431"),
+        # 200-byte lines pass aiohttp's 64 fields first: its parser's 400
+        (b"X-Filler: " + b"v" * 190 + b"\r\n", b"400"),
+    ],
+)
+async def test_a_client_still_sending_when_refused_reads_the_answer(
+    client: Client, line: bytes, status: bytes
+) -> None:
+    assert client.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    sending = asyncio.create_task(_send_all(writer, head, line, 4 << 20))
+    # the answer, then the server's FIN: read to the end, no reset on the way
+    answer = await asyncio.wait_for(reader.read(), timeout=10)
+    assert answer.split(b" ", 2)[1] == status  # (aiohttp answers its parser's 400 as HTTP/1.0)
+    assert await sending == "sent"  # every byte taken (and dropped), none refused by a reset
+    writer.close()
+    # the client's own FIN ends the lingering at once
+    assert await _until(lambda: not _guarded(client).connections, within_s=1.5)
+
+
+async def test_a_lingering_connection_is_closed_at_its_deadline(client: Client) -> None:
+    assert client.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Filler: " + b"v" * 40_000)
+    answer = await asyncio.wait_for(reader.read(), timeout=10)
+    assert answer.split(b" ", 2)[1] == b"400"  # its one line is over the line limit
+    [connection] = _guarded(client).connections
+    assert isinstance(connection, GuardedProtocol)
+    assert connection.phase is Phase.LINGER  # answered and half-closed, the client silent
+    assert await _until(lambda: not _guarded(client).connections, within_s=guard.LINGER_S + 3)
+    writer.close()
+
+
+async def test_a_client_sending_on_and_on_is_reset_past_the_linger_budget(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(guard, "LINGER_BYTES", 256 * 1024)
+    assert client.port is not None
+    _reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    line = b"X-Filler: " + b"v" * 7990 + b"\r\n"
+    ended = await asyncio.wait_for(
+        _send_all(writer, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", line, 1 << 30), timeout=20
+    )
+    assert ended in {"ConnectionResetError", "BrokenPipeError"}  # long before a GB
     writer.close()
