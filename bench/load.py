@@ -43,6 +43,7 @@ from bench import e2e
 from bench.e2e import OUT, ROOT, Broker, log, vm_hwm_kb
 from pipeline import ingest
 from pipeline.errors import Malformed
+from pipeline.metrics import samples
 from pipeline.record import Record
 from pipeline.simulate.generator import Generator
 from pipeline.webhooks import all_topics
@@ -120,12 +121,7 @@ def scrape() -> dict[str, float]:
             text = r.read().decode()
     except OSError:
         return {}
-    found: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            found[name] = float(value)
-    return found
+    return samples(text)
 
 
 def total(figures: dict[str, float], name: str) -> float:

@@ -17,6 +17,19 @@ from prometheus_client import (
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
+def samples(text: str) -> dict[str, float]:
+    """The series of a Prometheus text exposition (a scrape of /metrics), by name and labels.
+
+    ``'plug_webhooks_received_total{webhook="receive-message"}' -> 12.0``; comments skipped.
+    """
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
 class SpoolStatsSource(Protocol):
     @property
     def depth(self) -> int: ...

@@ -8,6 +8,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
+from pipeline.metrics import samples
+
 _STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
 
 
@@ -86,11 +88,7 @@ def metric(url: str, series: str) -> float:
     """One series' value from the ingress's /metrics, named with its labels; 0 when absent."""
     with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    for line in text.splitlines():
-        key, _, value = line.rpartition(" ")
-        if key == series:
-            return float(value)
-    return 0.0
+    return samples(text).get(series, 0.0)
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.metrics import samples
 from pipeline.record import Record
 from pipeline.simulate.generator import Generator
 from tests.integration import warehouse as wh
@@ -185,12 +186,7 @@ def assigned(log: Path) -> int:
 def scrape(port: int) -> dict[str, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    found: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            found[name] = float(value)
-    return found
+    return samples(text)
 
 
 def test_metrics_and_a_clean_stop_on_sigterm(broker: str, tmp_path: Path) -> None:

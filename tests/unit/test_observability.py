@@ -11,7 +11,7 @@ import pytest
 import yaml
 from prometheus_client.metrics_core import Metric
 
-from pipeline.metrics import Metrics
+from pipeline.metrics import Metrics, samples
 from pipeline.warehouse.metrics import LoaderMetrics
 from tests.unit.promql import PromQLError, metric_names
 
@@ -137,3 +137,11 @@ def test_alerts_fire_when_they_should_and_only_then(promtool: str) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def test_a_scrape_reads_back_as_series_by_name_and_labels() -> None:
+    metrics = Metrics()
+    metrics.received.labels("receive-message").inc(3)
+    found = samples(metrics.render().decode())
+    assert found['plug_webhooks_received_total{webhook="receive-message"}'] == 3.0
+    assert not any(name.startswith("#") for name in found)  # HELP and TYPE lines skipped
