@@ -103,8 +103,16 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=metrics.registry)
     progress = sys.stderr if sys.stderr.isatty() else None
-    target = (args.dedup_hours, args.duckdb_memory_mb)
-    return asyncio.run(load(config, options, metrics, progress, *target))
+    return asyncio.run(
+        load(
+            config,
+            options,
+            metrics,
+            progress,
+            dedup_hours=args.dedup_hours,
+            duckdb_memory_mb=args.duckdb_memory_mb,
+        )
+    )
 
 
 async def load(
