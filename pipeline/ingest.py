@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 
@@ -19,7 +19,7 @@ from pipeline.errors import Malformed
 from pipeline.events import normalise
 from pipeline.events.models import Envelope, EventData
 from pipeline.plug import wire
-from pipeline.plug.chat import ChatShapeError, chat_array
+from pipeline.plug.chat import decode_hook
 from pipeline.record import Record
 from pipeline.webhooks import EventType, Webhook
 
@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 def _decoder(kind: type[T]) -> msgspec.json.Decoder[T]:
     # Untyped floats (coordinates, passthrough content) keep every digit as Decimal.
-    return msgspec.json.Decoder(kind, float_hook=Decimal)
+    return msgspec.json.Decoder(kind, float_hook=Decimal, dec_hook=decode_hook)
 
 
 _MESSAGE = _decoder(wire.MessageWire)
@@ -99,19 +99,6 @@ def _check_type(webhook: Webhook, declared: str | None) -> None:
         raise Malformed(f"a {declared} callback was sent to the {webhook.value} webhook")
 
 
-# The chat's values as one JSON array: a single decode costs less than one per message.
-_MESSAGES = _decoder(list[wire.MessageWire])
-
-
-def _transcript(chat: msgspec.Raw, webhook: Webhook) -> list[Any]:
-    try:
-        keys, values = chat_array(chat)
-    except ChatShapeError as exc:
-        raise Malformed(str(exc)) from exc
-    wires = _decode(_MESSAGES, values, webhook)
-    return normalise.transcript(list(zip(keys, wires, strict=True)))
-
-
 def normalised(webhook: Webhook, body: bytes) -> tuple[EventType, str | None, EventData]:
     """Decode and normalise: the event type, the key's identity, the event."""
     _check_utf8(body)
@@ -120,7 +107,7 @@ def normalised(webhook: Webhook, body: bytes) -> tuple[EventType, str | None, Ev
 
 def _attendance(webhook: Webhook, body: bytes) -> tuple[EventType, str | None, EventData]:
     att = _decode(_ATTENDANCE, body, webhook)
-    messages = _transcript(att.chat, webhook)
+    messages = normalise.transcript(att.chat)
     phone = att.attendance.customer.phone
     if webhook is Webhook.FINISH_ATTENDANCE:
         finished = normalise.attendance_finished(att.attendance, messages)

@@ -18,6 +18,7 @@ from pipeline.events.models import (
     MessageStatus,
 )
 from pipeline.plug import wire
+from pipeline.plug.chat import ChatKey
 
 # Plug's status spellings over the years -> one name each; unknown values stay as sent.
 # Keyed by ``str | None`` so that ``_STATUS.get(s, s)`` also takes None (no key: None).
@@ -264,9 +265,9 @@ def _order(m: Message) -> tuple[int, str]:
     return (m.moment if m.moment is not None else -1, m.message_id or "")
 
 
-def transcript(entries: list[tuple[str, wire.MessageWire]]) -> list[Message]:
+def transcript(chat: dict[ChatKey, wire.MessageWire]) -> list[Message]:
     """The chat map as a list ordered by (moment, message_id); every entry kept."""
-    return sorted((message(m, key) for key, m in entries), key=_order)
+    return sorted([message(m, key.text) for key, m in chat.items()], key=_order)
 
 
 def categories(att: wire.AttendanceWire) -> list[Category]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from msgspec import Raw, Struct
+from msgspec import Struct
+
+from pipeline.plug.chat import ChatKey
 
 # A timestamp: epoch ms usually, epoch seconds sometimes, a string in some doc tables.
 Moment = int | float | str | None
@@ -227,12 +229,12 @@ class AttendanceWire(Struct, rename={"operatorReportSpaced": "operatorReport "})
 class AttendanceWebhook(Struct):
     """finishAttendance and startAttendance: the attendance plus its chat map.
 
-    ``chat`` stays raw: it is an object keyed by message ID whose keys can repeat,
-    and a dict would keep only the last of them.
+    ``chat`` is an object keyed by message ID whose keys can repeat: keyed by
+    ``ChatKey`` every entry is kept, in order (decode with ``chat.decode_hook``).
     """
 
     attendance: AttendanceWire
-    chat: Raw = Raw(b"{}")
+    chat: dict[ChatKey, MessageWire] = {}
 
 
 class DeliveryCallback(Struct):

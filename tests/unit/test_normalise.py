@@ -13,6 +13,7 @@ from pipeline.events import content as c
 from pipeline.events import normalise
 from pipeline.ingest import ingest
 from pipeline.plug import wire
+from pipeline.plug.chat import ChatKey
 from pipeline.webhooks import Webhook
 
 _MESSAGE = msgspec.json.Decoder(wire.MessageWire, float_hook=Decimal)
@@ -650,6 +651,11 @@ def entry(key: str, **fields: Any) -> tuple[str, wire.MessageWire]:
     return key, wire_message(fields)
 
 
+def chat(entries: list[tuple[str, wire.MessageWire]]) -> dict[ChatKey, wire.MessageWire]:
+    """A decoded chat: one ChatKey an entry, so a repeated key stays two entries."""
+    return {ChatKey(key): message for key, message in entries}
+
+
 def test_transcript_orders_by_moment_then_message_id() -> None:
     entries = [
         entry("k1", messageId="b", momment=2000_000_000_000),
@@ -658,7 +664,7 @@ def test_transcript_orders_by_moment_then_message_id() -> None:
         entry("k4", messageId="c", momment=1500_000_000),  # seconds: 1.5e12 ms
     ]
 
-    got = [(m.message_id, m.moment) for m in normalise.transcript(entries)]
+    got = [(m.message_id, m.moment) for m in normalise.transcript(chat(entries))]
 
     assert got == [
         ("z", 1000_000_000_000),
@@ -675,7 +681,7 @@ def test_transcript_uses_the_chat_key_when_the_body_has_no_message_id() -> None:
         entry("K", messageId="ID", momment=3),
     ]
 
-    got = [m.message_id for m in normalise.transcript(entries)]
+    got = [m.message_id for m in normalise.transcript(chat(entries))]
 
     assert got == ["KEY_A", "KEY_B", "ID"]
 
@@ -686,7 +692,7 @@ def test_transcript_keeps_messages_with_one_id_and_one_moment() -> None:
         entry("X", messageId="X", momment=5, text={"message": "second"}),
     ]
 
-    got = normalise.transcript(entries)
+    got = normalise.transcript(chat(entries))
 
     assert len(got) == 2
     assert sorted(str(m.content.message) for m in got if isinstance(m.content, c.Text)) == [
@@ -698,13 +704,13 @@ def test_transcript_keeps_messages_with_one_id_and_one_moment() -> None:
 def test_transcript_message_without_moment_sorts_first() -> None:
     entries = [entry("b", momment=1000), entry("a")]
 
-    got = normalise.transcript(entries)
+    got = normalise.transcript(chat(entries))
 
     assert [(m.message_id, m.moment) for m in got] == [("a", None), ("b", 1000_000)]
 
 
 def test_transcript_of_nothing_is_empty() -> None:
-    assert normalise.transcript([]) == []
+    assert normalise.transcript({}) == []
 
 
 # -- snake -----------------------------------------------------------------------------
