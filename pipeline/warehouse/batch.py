@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -54,9 +55,13 @@ class Batch:
     records: int = 0
     size: int = 0  # record bytes
     row_count: int = 0
+    # The rows in the target's own form, made by Target.prepare on the loop's thread while
+    # the batch before is written (``rows`` is emptied then: it is the larger form).
+    staged: dict[t.Table, Any] = field(default_factory=dict)
     opened: float = field(default_factory=time.monotonic)
     _event_ids: set[str] = field(default_factory=set)
     _closed_at: float = 0.0
+    _table_rows: dict[str, int] = field(default_factory=dict)
 
     def add(
         self,
@@ -152,5 +157,13 @@ class Batch:
             return self.limits.age_s
         return max(0.0, self.opened + self.limits.age_s - time.monotonic())
 
+    def stage(self, staged: dict[t.Table, Any]) -> None:
+        """Hold the rows in a target's own form from now on (``Target.prepare``)."""
+        self._table_rows = self.rows_per_table()
+        self.staged = staged
+        self.rows = {}
+
     def rows_per_table(self) -> dict[str, int]:
+        if self.staged:
+            return dict(self._table_rows)
         return {table.name: len(rows) for table, rows in self.rows.items()}

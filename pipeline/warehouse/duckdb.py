@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.errors import WarehouseError, WarehouseUnavailable
 from pipeline.warehouse import migrations, target
@@ -134,30 +135,41 @@ class DuckDBTarget:
         rows = self.query(target.OFFSETS_QUERY, (group,))
         return {(topic, partition): offset for topic, partition, offset in rows}
 
+    def prepare(self, batch: Batch) -> None:
+        """The batch's rows as Arrow tables (building them is Python work, under the GIL)."""
+        if not batch.staged:
+            batch.stage({table: arrow_table(table, rows) for table, rows in batch.rows.items()})
+
     def write(self, group: str, batch: Batch, expected: Mapping[TP, int | None]) -> None:
+        self.prepare(batch)
+
         def body() -> None:
-            inserted: dict[str, set[str]] = {}  # parent table -> event ids new in it
+            inserted: dict[str, list[str]] = {}  # parent table -> event ids new in it
             children = []
-            for table, rows in batch.rows.items():
+            for table, staged in batch.staged.items():
                 if table.parent:
-                    children.append((table, rows))
+                    children.append((table, staged))
                 elif table in PARENTS:
-                    found = self._insert(table, rows, self._inserts[table] + " RETURNING event_id")
-                    inserted[table.name] = {eid for (eid,) in found}
+                    found = self._insert(
+                        table, staged, self._inserts[table] + " RETURNING event_id"
+                    )
+                    inserted[table.name] = [eid for (eid,) in found]
                 else:
-                    self._insert(table, rows, self._inserts[table])
-            for table, rows in children:
+                    self._insert(table, staged, self._inserts[table])
+            for table, staged in children:
                 # only the children of events that are new: the others are there already
-                new = set().union(*(inserted.get(p, set()) for p in table.parent))
-                fresh = [row for row in rows if row[0] in new]
-                if fresh:
+                new = [eid for p in table.parent for eid in inserted.get(p, ())]
+                fresh = staged.filter(
+                    pc.is_in(staged.column("event_id"), pa.array(new, pa.string()))
+                )
+                if fresh.num_rows:
                     self._insert(table, fresh, self._inserts[table])
             target.move_offsets(self, group, batch.offsets, expected)
 
         self._in_transaction(body)
 
-    def _insert(self, table: Table, rows: Sequence[Row], sql: str) -> list[tuple[Any, ...]]:
-        self._con.register(_STAGING, arrow_table(table, rows))
+    def _insert(self, table: Table, staged: pa.Table, sql: str) -> list[tuple[Any, ...]]:
+        self._con.register(_STAGING, staged)
         try:
             found = self._con.execute(sql).fetchall()
         except duckdb.Error:

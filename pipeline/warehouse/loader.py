@@ -7,9 +7,12 @@ So a crash at any point leaves the warehouse at a batch boundary it can resume f
 stale loader cannot move a partition back, and ``event_id`` keys drop Plug's own
 redeliveries. Kafka's committed offsets are written too, for lag tools only.
 
-Target calls are blocking and run on one worker thread, in order; the event loop keeps
-fetching meanwhile (aiokafka's fetcher is bounded by its fetch sizes). While the
-warehouse is unavailable, partitions are paused and the batch is retried as it is.
+Target calls are blocking and run on one worker thread, one write at a time and in
+order; the event loop keeps fetching and decoding meanwhile. Closed batches queue for
+the writer (at most ``_QUEUED``, each expecting the offsets the one before it leaves), so
+the next write starts as soon as the last one commits; with the queue full, partitions
+are paused until the writer catches up (bounded memory). While the warehouse is
+unavailable, partitions are paused and the batch is retried as it is.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +47,10 @@ T = TypeVar("T")
 
 DEFAULT_GROUP = "plug-pipeline-load"
 _RETRY_MIN_S, _RETRY_MAX_S = 0.2, 5.0
+# Closed batches held for the writer, the one being written included: with two, the next
+# is ready when a write commits, so the writer never waits for the decoding of a batch.
+# A third full batch waits (its partitions paused): memory stays a few batches.
+_QUEUED = 2
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,8 @@ class Loader:
         self._stop = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="warehouse")
         self._consumer: AIOKafkaConsumer | None = None
-        self._inflight: _Write | None = None
+        self._writes: deque[_Write] = deque()  # closed batches in commit order; head in flight
+        self._to_kafka: dict[TP, int] = {}  # committed offsets not yet told to Kafka
         self._failure: TopicRecreated | None = None  # found in a rebalance callback
         self._last_check = 0.0
         self._lag_at = 0.0
@@ -226,10 +235,13 @@ class Loader:
                 else:
                     self._refetch(consumer, fetched)
                 if self.batch.full() or (self.batch.records and self.batch.due_in() == 0):
-                    await self._drain(consumer)
-                    self._submit()
-                elif self._inflight is not None and self._inflight.future.done():
-                    await self._drain(consumer)
+                    await self._settle(consumer, keep=_QUEUED - 1)
+                    self._close()
+                elif self._writes and self._writes[0].failed():
+                    await self._settle(consumer, keep=len(self._writes))
+            if self._to_kafka:
+                offsets, self._to_kafka = self._to_kafka, {}
+                await self._commit_to_kafka(consumer, offsets)
             if time.monotonic() - self._lag_at >= 1:
                 self._lag_at = time.monotonic()
                 for topic, n in self.lag().items():
@@ -288,71 +300,103 @@ class Loader:
             self.next[key] = expected
         return below
 
-    def _submit(self) -> None:
-        """Start writing the batch; the next one fills meanwhile. One write at a time."""
-        assert self._inflight is None
+    def _close(self) -> None:
+        """Queue the batch for the writer; the next one fills meanwhile."""
         batch, self.batch = self.batch, Batch(self.options.limits)
         if not batch.records:
             return
-        expected = {tp: self.stored.get(tp) for tp in batch.offsets}
+        expected = {tp: self._expected(tp) for tp in batch.offsets}
         batch.close()
-        self._inflight = _Write(batch, expected, self._start_write(batch, expected))
+        self.target.prepare(batch)
+        self._writes.append(_Write(batch, expected))
+        self._kick()
 
-    def _start_write(self, batch: Batch, expected: dict[TP, int | None]) -> asyncio.Future[float]:
-        return asyncio.get_running_loop().run_in_executor(
-            self._executor, self._write, batch, expected
+    def _expected(self, tp: TP) -> int | None:
+        """The partition's offset in the warehouse once every queued batch is written."""
+        for write in reversed(self._writes):
+            if tp in write.batch.offsets:
+                return write.batch.offsets[tp]
+        return self.stored.get(tp)
+
+    def _kick(self) -> None:
+        """Start writing the head of the queue unless a write is in flight."""
+        if not self._writes or self._writes[0].future is not None:
+            return
+        write = self._writes[0]
+        write.future = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._write, write.batch, write.expected
         )
+        write.future.add_done_callback(lambda _: self._finish(write))
 
     def _write(self, batch: Batch, expected: dict[TP, int | None]) -> float:
         """On the target's thread: the write, and when it committed (for freshness)."""
         self.target.write(self.options.group, batch, expected)
         return time.time()
 
-    async def _drain(self, consumer: AIOKafkaConsumer | None, once: bool = False) -> None:
-        """Wait for the write in flight; retried while the warehouse is unavailable (unless
-        ``once``); on a stale offset it and the batch after it are dropped, and the
-        partitions seek to the warehouse's offsets again."""
-        write = self._inflight
-        if write is None:
+    def _finish(self, write: _Write) -> None:
+        """A write that committed leaves the queue and the next starts at once; a failed
+        one stays at the head for ``_settle``."""
+        if not self._writes or self._writes[0] is not write or not write.committed():
             return
+        self._writes.popleft()
+        assert write.future is not None
+        self._committed(write.batch, write.future.result())
+        self._to_kafka.update(write.batch.offsets)
+        self._kick()
+
+    async def _settle(
+        self, consumer: AIOKafkaConsumer | None, keep: int, once: bool = False
+    ) -> None:
+        """Wait until at most ``keep`` batches are queued and the head has not failed; the
+        partitions are paused while waiting (no more records held). A write that found the
+        warehouse unavailable is retried (unless ``once``); on a stale offset it and every
+        batch after it are dropped, and the partitions seek to the warehouse's offsets."""
         paused = False
-        if consumer is not None and not write.future.done() and consumer.assignment():
-            # the next batch is full while this one is still being written: fetch no further
-            consumer.pause(*consumer.assignment())
-            paused = True
         delay = _RETRY_MIN_S
         try:
-            while True:
-                try:
-                    committed_at = await write.future
-                    break
-                except WarehouseUnavailable as exc:
-                    if once or self._stop.is_set():
-                        raise
+            while self._writes:
+                write = self._writes[0]
+                future = write.future
+                assert future is not None
+                if not future.done():
+                    if len(self._writes) <= keep:
+                        return
+                    if consumer is not None and not paused and consumer.assignment():
+                        consumer.pause(*consumer.assignment())
+                        paused = True
+                    await asyncio.wait([future])
+                    continue
+                if write.committed():
+                    self._finish(write)  # normally done by its callback already
+                    continue
+                exc = future.exception()
+                if isinstance(exc, WarehouseUnavailable) and not (once or self._stop.is_set()):
                     self.metrics.retries.inc()
                     log.warning("warehouse unavailable, retrying in %.1fs: %s", delay, exc)
                     await self._sleep(delay)
                     delay = min(delay * 2, _RETRY_MAX_S)
-                    write.future = self._start_write(write.batch, write.expected)
-        except StaleOffsets as exc:
-            log.warning("dropped %d records to reload them: %s", write.batch.records, exc)
-            self.batch = Batch(self.options.limits)
-            if consumer is not None:
-                await self._seek_stored(consumer, [TopicPartition(*tp) for tp in self.stored])
-            return
+                    write.future = None
+                    self._kick()
+                    continue
+                if isinstance(exc, StaleOffsets):
+                    dropped = sum(w.batch.records for w in self._writes) + self.batch.records
+                    log.warning("dropped %d records to reload them: %s", dropped, exc)
+                    self._writes.clear()
+                    self.batch = Batch(self.options.limits)
+                    if consumer is not None:
+                        tps = [TopicPartition(*tp) for tp in self.stored]
+                        await self._seek_stored(consumer, tps)
+                    return
+                assert exc is not None
+                raise exc
         finally:
-            self._inflight = None
             if paused and consumer is not None:
                 consumer.resume(*consumer.assignment())
-        self._committed(write.batch, committed_at)
-        if consumer is not None:
-            await self._commit_to_kafka(consumer, write.batch.offsets)
 
-    async def _flush(self, consumer: AIOKafkaConsumer | None, once: bool = False) -> None:
+    async def _flush(self, once: bool = False) -> None:
         """Write everything held, and wait for it."""
-        await self._drain(consumer, once)
-        self._submit()
-        await self._drain(consumer, once)
+        self._close()
+        await self._settle(None, keep=0, once=once)
 
     def _committed(self, batch: Batch, committed_at: float) -> None:
         self.stored.update(batch.offsets)
@@ -387,7 +431,7 @@ class Loader:
             log.debug("Kafka offset commit skipped: %r", exc)
 
     async def _caught_up(self) -> bool:
-        if self.batch.records or self._inflight or time.monotonic() - self._last_check < 0.5:
+        if self.batch.records or self._writes or time.monotonic() - self._last_check < 0.5:
             return False
         self._last_check = time.monotonic()
         stored = await self._retrying("offsets", self.target.offsets, self.options.group)
@@ -396,11 +440,12 @@ class Loader:
     # -- rebalances ---------------------------------------------------------------------
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
-            if self.batch.records or self._inflight:
+            if self.batch.records or self._writes:
                 try:  # one attempt: whoever gets the partitions resumes from the warehouse
-                    await self._flush(None, once=True)
+                    await self._flush(once=True)
                 except Exception as exc:
                     log.warning("batch not written before a rebalance (reloaded later): %s", exc)
+            self._writes.clear()
             self.batch = Batch(self.options.limits)
             for tp in revoked:
                 self.stored.pop((tp.topic, tp.partition), None)
@@ -425,6 +470,8 @@ class Loader:
         known = [tp for tp in tps if (tp.topic, tp.partition) in stored]
         ends = await consumer.end_offsets(known) if known else {}
         moved = self._check_positions(stored, _keyed(begins), _keyed(ends))
+        # what is queued would expect offsets from before the seek: read again instead
+        self._writes.clear()
         self.batch = Batch(self.options.limits)
         self.generation += 1
         for tp in tps:
@@ -457,9 +504,9 @@ class Loader:
     async def _shutdown(self, consumer: AIOKafkaConsumer) -> None:
         try:
             async with self._lock:
-                if self.batch.records or self._inflight:
+                if self.batch.records or self._writes:
                     try:
-                        await self._flush(None, once=True)
+                        await self._flush(once=True)
                     except Exception as exc:
                         log.warning("last batch not written (it is reloaded next time): %s", exc)
         finally:
@@ -470,11 +517,19 @@ class Loader:
 
 @dataclass
 class _Write:
-    """The write in flight: its batch, the offsets it expects, and its future."""
+    """A closed batch, the offsets it expects, and its write once started."""
 
     batch: Batch
     expected: dict[TP, int | None]
-    future: asyncio.Future[float]
+    future: asyncio.Future[float] | None = None
+
+    def committed(self) -> bool:
+        f = self.future
+        return f is not None and f.done() and not f.cancelled() and f.exception() is None
+
+    def failed(self) -> bool:
+        f = self.future
+        return f is not None and f.done() and not self.committed()
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

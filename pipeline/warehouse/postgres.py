@@ -116,6 +116,10 @@ class PostgresTarget:
 
         return self._run(work)
 
+    def prepare(self, batch: Batch) -> None:
+        """Nothing: ``COPY`` formats the rows as it streams them (in C, without the GIL
+        for most of it), and a retry without NUL characters needs them as they are."""
+
     def write(self, group: str, batch: Batch, expected: Mapping[TP, int | None]) -> None:
         try:
             self._run(lambda conn: self._write(conn, group, batch, expected, clean=False))

@@ -37,6 +37,13 @@ class Target(Protocol):
         """The next offset to load of every partition the group has loaded from."""
         ...
 
+    def prepare(self, batch: Batch) -> None:
+        """Turn a closed batch's rows into what ``write`` hands over (``batch.staged``), on
+        the caller's thread: the loader calls it on its event loop, so this work, which
+        holds Python's GIL, overlaps the write of the batch before instead of delaying it.
+        ``write`` prepares a batch that was not."""
+        ...
+
     def write(self, group: str, batch: Batch, expected: Mapping[TP, int | None]) -> None:
         """Rows and offsets in one transaction; ``expected`` is each partition's stored
         offset as the loader knows it (None: no row yet)."""
