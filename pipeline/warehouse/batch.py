@@ -55,6 +55,9 @@ class Batch:
     records: int = 0
     size: int = 0  # record bytes
     row_count: int = 0
+    # Records in Kafka not yet in the warehouse when the batch closed, this one's included:
+    # a target may trade freshness for throughput while the loader is far behind.
+    backlog: int = 0
     # The rows in the target's own form, made by Target.prepare on the loop's thread while
     # the batch before is written (``rows`` is emptied then: it is the larger form).
     staged: dict[t.Table, Any] = field(default_factory=dict)

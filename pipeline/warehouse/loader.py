@@ -306,6 +306,7 @@ class Loader:
         if not batch.records:
             return
         expected = {tp: self._expected(tp) for tp in batch.offsets}
+        batch.backlog = sum(self.lag().values())
         batch.close()
         self.target.prepare(batch)
         self._writes.append(_Write(batch, expected))

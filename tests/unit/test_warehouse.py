@@ -16,7 +16,7 @@ from pipeline.simulate.generator import Generator
 from pipeline.warehouse import migrations
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.batch import DEADLETTER, Batch, Limits
-from pipeline.warehouse.duckdb import DuckDBTarget
+from pipeline.warehouse.duckdb import CATCH_UP_RECORDS, CAUGHT_UP_RECORDS, DuckDBTarget
 from pipeline.warehouse.rows import event_rows
 from pipeline.warehouse.sql import create_table
 from pipeline.warehouse.target import open_target, write_records
@@ -293,3 +293,28 @@ def test_duckdbs_memory_limit_is_the_loaders_setting(tmp_path: Path) -> None:
         assert isinstance(target, DuckDBTarget)
         assert target.query("SELECT current_setting('memory_limit')") == [(shown,)]
         target.close()
+
+
+def test_duckdb_checkpoints_less_often_while_far_behind(tmp_path: Path) -> None:
+    """The checkpoint threshold follows the backlog the batches report, with hysteresis:
+    large from CATCH_UP_RECORDS behind until fewer than CAUGHT_UP_RECORDS wait."""
+    target = DuckDBTarget(str(tmp_path / "w.duckdb"))
+    target.migrate()
+    records = corpus_records()
+
+    def threshold_after(backlog: int) -> str:
+        batch = Batch()
+        for n, record in enumerate(records[:3]):
+            add(batch, record, n)
+        batch.offsets.clear()
+        batch.backlog = backlog
+        target.write("g", batch, {})
+        [(shown,)] = target.query("SELECT current_setting('checkpoint_threshold')")
+        return str(shown)
+
+    small = threshold_after(0)
+    large = threshold_after(CATCH_UP_RECORDS)
+    assert large != small
+    assert threshold_after(CAUGHT_UP_RECORDS) == large  # still catching up
+    assert threshold_after(CAUGHT_UP_RECORDS - 1) == small
+    target.close()
