@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,8 +76,10 @@ class Batch:
         timestamp_ms: int,
         key: bytes | None,
         value: bytes | None,
-        headers: dict[str, bytes],
+        headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]],
     ) -> None:
+        """``headers`` are read only for dead letters and raw records: a record's own
+        header pairs can be passed as they are (no dict made for every event)."""
         if not self.records:
             self.opened = time.monotonic()
         self.records += 1
@@ -85,9 +88,10 @@ class Batch:
         self.timestamps.append(timestamp_ms)
         self.events[topic] += 1
         if source == DEADLETTER:
-            self._put(t.DEADLETTER, r.deadletter_row(partition, offset, headers, value or b""))
+            row = r.deadletter_row(partition, offset, dict(headers), value or b"")
+            self._put(t.DEADLETTER, row)
         elif source == RAW:
-            self._put(t.RAW_WEBHOOK, r.raw_row(partition, offset, headers, value or b""))
+            self._put(t.RAW_WEBHOOK, r.raw_row(partition, offset, dict(headers), value or b""))
         else:
             assert isinstance(source, EventType)
             self._add_event(source, topic, partition, offset, timestamp_ms, key, value)

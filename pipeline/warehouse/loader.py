@@ -135,8 +135,12 @@ class Loader:
             client_id="plug-pipeline-load",
             auto_offset_reset="earliest",
             group_instance_id=self.options.instance_id,
+            # Larger fetches per partition mean fewer fetch requests and responses to
+            # decode: 512 KiB took 3-5 us less CPU per event than 256 KiB in replays (the
+            # broker less too); 1 MiB saved a little more but held 40 MB more (peak RSS
+            # 280-294 MB, over the 256 MB target).
             fetch_max_bytes=4 * 1024 * 1024,
-            max_partition_fetch_bytes=256 * 1024,
+            max_partition_fetch_bytes=512 * 1024,
             session_timeout_ms=10000,
             heartbeat_interval_ms=1000,
             # a topic created after start (the ingress makes them) is joined within this
@@ -294,7 +298,7 @@ class Loader:
                     rec.timestamp,
                     rec.key,
                     rec.value,
-                    dict(rec.headers),
+                    rec.headers,
                 )
                 expected = rec.offset + 1
             self.next[key] = expected
