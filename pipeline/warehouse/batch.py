@@ -35,6 +35,12 @@ class _Data(msgspec.Struct):
 _DATA = msgspec.json.Decoder(_Data)
 
 
+# A loader with this many records or more waiting in Kafka (a replay, catching up after a
+# stop) is behind, until fewer than CAUGHT_UP_RECORDS wait: targets may then trade
+# freshness for throughput (larger batches, rarer checkpoints).
+CATCH_UP_RECORDS, CAUGHT_UP_RECORDS = 50_000, 5_000
+
+
 @dataclass(frozen=True)
 class Limits:
     """When a batch closes; defaults hold the memory of one batch to a few tens of MB.
@@ -43,6 +49,12 @@ class Limits:
     rows: int = 5000
     bytes: int = 8 * 1024 * 1024
     age_s: float = 1.0
+
+    def times(self, factor: int) -> Limits:
+        """Rows and bytes ``factor`` times larger (the age is kept)."""
+        if factor == 1:
+            return self
+        return Limits(self.rows * factor, self.bytes * factor, self.age_s)
 
 
 @dataclass

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from pipeline.errors import WarehouseError, WarehouseUnavailable
 from pipeline.warehouse import migrations, target
-from pipeline.warehouse.batch import TP, Batch
+from pipeline.warehouse.batch import CATCH_UP_RECORDS, CAUGHT_UP_RECORDS, TP, Batch
 from pipeline.warehouse.rows import Row
 from pipeline.warehouse.sql import Dialect, insert_if_absent
 from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Kind, Table
@@ -37,12 +37,11 @@ _JSON = pa.json_()
 _STAGING = "plug_staging"
 MEMORY_MB = 32  # DuckDB's memory_limit: see DuckDBTarget.__init__
 CHECKPOINT_THRESHOLD = "64MB"
-# From when this many records or more wait in Kafka (a replay, a loader catching up)
-# until fewer than CAUGHT_UP_RECORDS do, a checkpoint every 256 MB of WAL: per event about
-# a third less checkpoint work (a 200,000 record replay went from 15-17,000 to 19-20,000
-# events/s), for a stall of about 2 s per checkpoint instead of 1, which only matters to
-# freshness once the loader has caught up (then the next commit checkpoints what piled up).
-CATCH_UP_RECORDS, CAUGHT_UP_RECORDS = 50_000, 5_000
+# While the loader is behind (batch.CATCH_UP_RECORDS), a checkpoint every 256 MB of WAL:
+# per event about a third less checkpoint work (a 200,000 record replay went from 15-17,000
+# to 19-20,000 events/s), for a stall of about 2 s per checkpoint instead of 1, which only
+# matters to freshness once the loader has caught up (then the next commit checkpoints
+# what piled up).
 CATCH_UP_CHECKPOINT_THRESHOLD = "256MB"
 # How long after an event's first delivery a redelivery of it (same event_id) is still
 # dropped: the search for a batch's ids goes back this far in received_at (sql.windowed).
@@ -72,6 +71,8 @@ def arrow_table(table: Table, rows: Sequence[Row]) -> pa.Table:
 
 class DuckDBTarget:
     dialect: Dialect = "duckdb"
+    # a transaction's rows stay in DuckDB's memory until the commit: batches keep their size
+    catch_up_factor = 1
 
     def __init__(
         self,

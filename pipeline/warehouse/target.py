@@ -25,6 +25,11 @@ class Target(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
+    @property
+    def catch_up_factor(self) -> int:
+        """How many times larger the batches are while the loader is behind."""
+        ...
+
     def describe(self) -> str:
         """Where it writes, without secrets."""
         ...

@@ -15,8 +15,14 @@ from pipeline.record import Record
 from pipeline.simulate.generator import Generator
 from pipeline.warehouse import migrations
 from pipeline.warehouse import tables as t
-from pipeline.warehouse.batch import DEADLETTER, Batch, Limits
-from pipeline.warehouse.duckdb import CATCH_UP_RECORDS, CAUGHT_UP_RECORDS, DuckDBTarget
+from pipeline.warehouse.batch import (
+    CATCH_UP_RECORDS,
+    CAUGHT_UP_RECORDS,
+    DEADLETTER,
+    Batch,
+    Limits,
+)
+from pipeline.warehouse.duckdb import DuckDBTarget
 from pipeline.warehouse.rows import event_rows
 from pipeline.warehouse.sql import create_table
 from pipeline.warehouse.target import open_target, write_records
@@ -105,6 +111,13 @@ def test_a_batch_is_full_on_rows_or_bytes() -> None:
     add(by_bytes, records[0], 0)
     assert by_bytes.full()
     assert Batch().due_in() == Limits().age_s
+
+
+def test_catch_up_limits_grow_rows_and_bytes_and_keep_the_age() -> None:
+    limits = Limits(rows=10, bytes=100, age_s=0.5)
+    assert limits.times(3) == Limits(rows=30, bytes=300, age_s=0.5)
+    assert limits.times(1) is limits
+    assert DuckDBTarget.catch_up_factor == 1  # its transactions live in its memory limit
 
 
 def test_duckdb_migrates_once_and_loads_the_corpus(tmp_path: Path) -> None:
