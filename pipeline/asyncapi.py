@@ -26,7 +26,8 @@ _REF = "#/components/schemas/{name}"
 FILE_NAME = "asyncapi.yaml"
 
 # The HTTP body of each webhook. Plug's attendance ``chat`` is an object keyed by message
-# ID; the ingress keeps it raw (keys can repeat), here it is described by its values.
+# ID; the ingress keys it by ``ChatKey`` (keys can repeat), which has no JSON schema: here
+# it is described as an object of messages.
 _ATTENDANCE_WEBHOOK = msgspec.defstruct(
     "AttendanceWebhook",
     [("attendance", wire.AttendanceWire), ("chat", dict[str, wire.MessageWire], {})],

@@ -46,7 +46,7 @@ class AttendanceWebhook(msgspec.Struct):
 
 
 _BODIES: dict[Webhook, type[msgspec.Struct]] = {
-    # the wire Struct keeps ``chat`` raw, which has no schema: this one says what it holds
+    # the wire Struct keys ``chat`` by ChatKey (no JSON schema): this one says what it holds
     Webhook.FINISH_ATTENDANCE: AttendanceWebhook,
     Webhook.START_ATTENDANCE: AttendanceWebhook,
     Webhook.RECEIVE_MESSAGE: wire.MessageWire,
