@@ -20,7 +20,7 @@ from pipeline.errors import WarehouseError, WarehouseUnavailable
 from pipeline.warehouse import migrations, target
 from pipeline.warehouse.batch import CATCH_UP_RECORDS, CAUGHT_UP_RECORDS, TP, Batch
 from pipeline.warehouse.rows import Row
-from pipeline.warehouse.sql import Dialect, insert_if_absent
+from pipeline.warehouse.sql import Dialect, insert_if_absent, window_start, windowed
 from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Kind, Table
 from pipeline.warehouse.views import ViewSettings
 
@@ -115,10 +115,8 @@ class DuckDBTarget:
         self._con.execute("SET threads = 1")
         # DuckDB's allocator keeps up to 128 MB of freed memory for reuse by default.
         self._con.execute("SET allocator_flush_threshold = '16MB'")
-        window_ms = round(dedup_hours * 3_600_000)
-        self._inserts = {
-            t: insert_if_absent(t, _STAGING, "duckdb", window_ms) for t in LOADED_TABLES
-        }
+        self._window_ms = round(dedup_hours * 3_600_000)
+        self._inserts = {t: insert_if_absent(t, _STAGING, "duckdb") for t in LOADED_TABLES}
 
     def describe(self) -> str:
         return f"duckdb:{self.path}"
@@ -186,9 +184,13 @@ class DuckDBTarget:
         self._in_transaction(body)
 
     def _insert(self, table: Table, staged: pa.Table, sql: str) -> list[tuple[Any, ...]]:
+        params = []
+        if windowed(table):
+            earliest = pc.min(staged.column("received_at")).as_py()
+            params.append(window_start(earliest, self._window_ms))
         self._con.register(_STAGING, staged)
         try:
-            found = self._con.execute(sql).fetchall()
+            found = self._con.execute(sql, params or None).fetchall()
         except duckdb.Error:
             # the transaction is aborted: unregistering would fail too, and hide the cause
             with contextlib.suppress(duckdb.Error):

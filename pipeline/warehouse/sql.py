@@ -86,15 +86,13 @@ def _convert(column: Column, dialect: Dialect) -> str:
     return name
 
 
-def insert_if_absent(
-    table: Table, source: str, dialect: Dialect, window_ms: int | None = None
-) -> str:
+def insert_if_absent(table: Table, source: str, dialect: Dialect) -> str:
     """Rows of ``source`` that are not in ``table`` yet (by its key); the rest are dropped.
     ``source`` holds each key once (a batch drops redeliveries within itself).
 
-    DuckDB (no key index): ``window_ms`` bounds how far back an event table is searched
-    for the batch's event ids, from the batch's earliest ``received_at`` (None: the whole
-    table). See ``windowed``."""
+    DuckDB (no key index), an event table (``windowed``): the search for the batch's
+    event ids reads only the table's rows received since the statement's one parameter,
+    epoch milliseconds (``window_start``)."""
     names = ", ".join(q(c.name) for c in table.columns)
     values = ", ".join(_convert(c, dialect) for c in table.columns)
     insert = f"INSERT INTO {q(table.name)} ({names}) SELECT {values} FROM "
@@ -105,15 +103,23 @@ def insert_if_absent(
     # DuckDB: a hash anti-join built on the batch, probing the key columns of the table
     on = " AND ".join(f"s.{q(k)} = t.{q(k)}" for k in table.key)
     present = q(table.name)
-    if window_ms is not None and windowed(table):
-        since = f"coalesce(min({q('received_at')}), {_MIN_MS}) - {window_ms}"
-        since = f"least(greatest({since}, {_MIN_MS}), {_MAX_MS})"
+    if windowed(table):
+        # a parameter rather than a subquery on the batch: one plan step less per table and
+        # batch (about 2-3 us per event of the writer's 25-35, measured)
         keys = ", ".join(q(k) for k in table.key)
         present = (
-            f"(SELECT {keys} FROM {present} WHERE {q('received_at')} >= "
-            f"(SELECT epoch_ms({since})::TIMESTAMPTZ FROM {source}))"
+            f"(SELECT {keys} FROM {present} "
+            f"WHERE {q('received_at')} >= epoch_ms(CAST(? AS BIGINT))::TIMESTAMPTZ)"
         )
     return insert + f"(SELECT s.* FROM {source} AS s ANTI JOIN {present} AS t ON {on})"
+
+
+def window_start(earliest_ms: int | None, window_ms: int) -> int:
+    """Where the search for a batch's keys starts: ``window_ms`` before its earliest
+    ``received_at`` (the table's beginning when it has none), within years 1..9999."""
+    if earliest_ms is None:
+        return _MIN_MS
+    return min(max(earliest_ms - window_ms, _MIN_MS), _MAX_MS)
 
 
 def windowed(table: Table) -> bool:

@@ -24,7 +24,7 @@ from pipeline.warehouse.batch import (
 )
 from pipeline.warehouse.duckdb import DuckDBTarget
 from pipeline.warehouse.rows import event_rows
-from pipeline.warehouse.sql import create_table
+from pipeline.warehouse.sql import create_table, window_start
 from pipeline.warehouse.target import open_target, write_records
 from pipeline.webhooks import EventType, Webhook
 from tests.conftest import corpus_files
@@ -270,6 +270,14 @@ def test_duckdb_drops_a_redelivery_within_its_window_and_keeps_one_after(tmp_pat
     [(ids,)] = target.query("SELECT count(DISTINCT event_id) FROM message_received")
     assert ids == 4
     target.close()
+
+
+def test_the_search_for_a_batchs_ids_starts_its_window_before_the_earliest_event() -> None:
+    hour, first = 3_600_000, 1_700_000_000_000
+    assert window_start(first, 24 * hour) == first - 24 * hour
+    # no received_at in the batch: the whole table; times out of range stay in years 1..9999
+    assert window_start(None, hour) == window_start(-(10**18), hour) == -62135596800000
+    assert window_start(10**18, hour) == 253402300799999
 
 
 def test_batches_at_their_bytes_limit_fit_in_duckdbs_memory_limit(tmp_path: Path) -> None:
