@@ -14,7 +14,6 @@ values stay.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import multiprocessing
 import os
@@ -31,6 +30,7 @@ from pipeline.config import Config, load_tokens
 from pipeline.errors import ConfigError
 from pipeline.http.guard import GuardedRunner, Limits, handler_args
 from pipeline.http.state import State
+from pipeline.interpreter import settle_gc
 from pipeline.metrics import METRICS
 from pipeline.tokens import TokenTable
 
@@ -72,20 +72,6 @@ def _run_one(config: Config, reuse_port: bool) -> None:
     asyncio.run(serve(config, tls_context(config), reuse_port))
 
 
-def _settle_gc() -> None:
-    """Keep the cyclic collector off the hot path once everything long-lived exists.
-
-    What start-up built (modules, the app, clients) lives as long as the process; frozen,
-    no collection walks it again. A webhook frees almost all it allocates by reference
-    count, yet at the default threshold (700) the collector ran every few dozen requests
-    and a full pass over the heap every few thousand: ~3.5 us a request and pauses of
-    tens of ms at the tail. A higher first threshold keeps cycles (exceptions) bounded.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
-
-
 async def serve(
     config: Config, ssl_context: ssl.SSLContext | None = None, reuse_port: bool = False
 ) -> None:
@@ -104,7 +90,7 @@ async def serve(
         handshake_timeout_s=config.tls_handshake_timeout_s,
     )
     await site.start()
-    _settle_gc()
+    settle_gc()
     scheme = "https" if ssl_context else "http"
     log.info("listening on %s://%s:%d", scheme, config.host, config.port)
     stop = asyncio.Event()
