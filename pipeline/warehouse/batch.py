@@ -41,6 +41,16 @@ _DATA = msgspec.json.Decoder(_Data)
 CATCH_UP_RECORDS, CAUGHT_UP_RECORDS = 50_000, 5_000
 
 
+def behind(backlog: int, was_behind: bool) -> bool:
+    """Whether a loader with ``backlog`` records waiting is behind; between the two
+    thresholds it stays as it was, so a backlog hovering around one does not flip it."""
+    if backlog >= CATCH_UP_RECORDS:
+        return True
+    if backlog < CAUGHT_UP_RECORDS:
+        return False
+    return was_behind
+
+
 @dataclass(frozen=True)
 class Limits:
     """When a batch closes; defaults hold the memory of one batch to a few tens of MB.
@@ -68,9 +78,9 @@ class Batch:
     records: int = 0
     size: int = 0  # record bytes
     row_count: int = 0
-    # Records in Kafka not yet in the warehouse when the batch closed, this one's included:
-    # a target may trade freshness for throughput while the loader is far behind.
-    backlog: int = 0
+    # The loader was far behind when the batch closed (``behind``): a target may trade
+    # freshness for throughput.
+    behind: bool = False
     # The rows in the target's own form, made by Target.prepare on the loop's thread while
     # the batch before is written (``rows`` is emptied then: it is the larger form).
     staged: dict[t.Table, Any] = field(default_factory=dict)

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from pipeline.errors import WarehouseError, WarehouseUnavailable
 from pipeline.warehouse import migrations, target
-from pipeline.warehouse.batch import CATCH_UP_RECORDS, CAUGHT_UP_RECORDS, TP, Batch
+from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.rows import Row
 from pipeline.warehouse.sql import Dialect, insert_if_absent, window_start, windowed
 from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Kind, Table
@@ -37,7 +37,7 @@ _JSON = pa.json_()
 _STAGING = "plug_staging"
 MEMORY_MB = 32  # DuckDB's memory_limit: see DuckDBTarget.__init__
 CHECKPOINT_THRESHOLD = "64MB"
-# While the loader is behind (batch.CATCH_UP_RECORDS), a checkpoint every 256 MB of WAL:
+# While the loader is behind (batch.behind), a checkpoint every 256 MB of WAL:
 # per event about a third less checkpoint work (a 200,000 record replay went from 15-17,000
 # to 19-20,000 events/s), for a stall of about 2 s per checkpoint instead of 1, which only
 # matters to freshness once the loader has caught up (then the next commit checkpoints
@@ -149,11 +149,7 @@ class DuckDBTarget:
 
     def write(self, group: str, batch: Batch, expected: Mapping[TP, int | None]) -> None:
         self.prepare(batch)
-        threshold = self._threshold
-        if batch.backlog >= CATCH_UP_RECORDS:
-            threshold = CATCH_UP_CHECKPOINT_THRESHOLD
-        elif batch.backlog < CAUGHT_UP_RECORDS:
-            threshold = CHECKPOINT_THRESHOLD
+        threshold = CATCH_UP_CHECKPOINT_THRESHOLD if batch.behind else CHECKPOINT_THRESHOLD
         if threshold != self._threshold:
             self._con.execute(f"SET checkpoint_threshold = '{threshold}'")
             self._threshold = threshold

@@ -37,16 +37,7 @@ from pipeline.consume.decode import event_type_of_topic
 from pipeline.errors import StaleOffsets, TopicRecreated, WarehouseUnavailable
 from pipeline.kafka_client import admin_settings, consumer_settings
 from pipeline.route import deadletter_topic, event_topic, raw_topic
-from pipeline.warehouse.batch import (
-    CATCH_UP_RECORDS,
-    CAUGHT_UP_RECORDS,
-    DEADLETTER,
-    RAW,
-    TP,
-    Batch,
-    Limits,
-    Source,
-)
+from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Limits, Source, behind
 from pipeline.warehouse.metrics import LoaderMetrics
 from pipeline.warehouse.target import Target
 from pipeline.webhooks import EventType
@@ -106,7 +97,7 @@ class Loader:
         self._failure: TopicRecreated | None = None  # found in a rebalance callback
         self._last_check = 0.0
         self._lag_at = 0.0
-        self._behind = False  # CATCH_UP_RECORDS waiting, until under CAUGHT_UP_RECORDS
+        self._behind = False  # batch.behind, as of the last batch closed
 
     # -- the target, on its own thread --------------------------------------------------
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -317,11 +308,7 @@ class Loader:
     def _close(self) -> None:
         """Queue the batch for the writer; the next one fills meanwhile (larger while the
         loader is far behind, if the target asks for it)."""
-        backlog = sum(self.lag().values())
-        if backlog >= CATCH_UP_RECORDS:
-            self._behind = True
-        elif backlog < CAUGHT_UP_RECORDS:
-            self._behind = False
+        self._behind = behind(sum(self.lag().values()), self._behind)
         limits = self.options.limits
         if self._behind:
             limits = limits.times(self.target.catch_up_factor)
@@ -329,7 +316,7 @@ class Loader:
         if not batch.records:
             return
         expected = {tp: self._expected(tp) for tp in batch.offsets}
-        batch.backlog = backlog
+        batch.behind = self._behind
         batch.close()
         self.target.prepare(batch)
         self._writes.append(_Write(batch, expected))

@@ -21,6 +21,7 @@ from pipeline.warehouse.batch import (
     DEADLETTER,
     Batch,
     Limits,
+    behind,
 )
 from pipeline.warehouse.duckdb import DuckDBTarget
 from pipeline.warehouse.rows import event_rows
@@ -316,26 +317,32 @@ def test_duckdbs_memory_limit_is_the_loaders_setting(tmp_path: Path) -> None:
         target.close()
 
 
+def test_a_loader_is_behind_from_catch_up_records_until_fewer_than_caught_up_wait() -> None:
+    assert not behind(CATCH_UP_RECORDS - 1, was_behind=False)
+    assert behind(CATCH_UP_RECORDS, was_behind=False)
+    assert behind(CAUGHT_UP_RECORDS, was_behind=True)  # still catching up
+    assert not behind(CAUGHT_UP_RECORDS - 1, was_behind=True)
+    assert not behind(CAUGHT_UP_RECORDS, was_behind=False)
+
+
 def test_duckdb_checkpoints_less_often_while_far_behind(tmp_path: Path) -> None:
-    """The checkpoint threshold follows the backlog the batches report, with hysteresis:
-    large from CATCH_UP_RECORDS behind until fewer than CAUGHT_UP_RECORDS wait."""
+    """The checkpoint threshold follows the batches: larger while the loader is behind."""
     target = DuckDBTarget(str(tmp_path / "w.duckdb"))
     target.migrate()
     records = corpus_records()
 
-    def threshold_after(backlog: int) -> str:
+    def threshold_after(far_behind: bool) -> str:
         batch = Batch()
         for n, record in enumerate(records[:3]):
             add(batch, record, n)
         batch.offsets.clear()
-        batch.backlog = backlog
+        batch.behind = far_behind
         target.write("g", batch, {})
         [(shown,)] = target.query("SELECT current_setting('checkpoint_threshold')")
         return str(shown)
 
-    small = threshold_after(0)
-    large = threshold_after(CATCH_UP_RECORDS)
+    small = threshold_after(False)
+    large = threshold_after(True)
     assert large != small
-    assert threshold_after(CAUGHT_UP_RECORDS) == large  # still catching up
-    assert threshold_after(CAUGHT_UP_RECORDS - 1) == small
+    assert threshold_after(False) == small
     target.close()
