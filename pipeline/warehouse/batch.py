@@ -41,7 +41,7 @@ _DATA = msgspec.json.Decoder(_Data)
 CATCH_UP_RECORDS, CAUGHT_UP_RECORDS = 50_000, 5_000
 
 
-def behind(backlog: int, was_behind: bool) -> bool:
+def is_behind(backlog: int, was_behind: bool) -> bool:
     """Whether a loader with ``backlog`` records waiting is behind; between the two
     thresholds it stays as it was, so a backlog hovering around one does not flip it."""
     if backlog >= CATCH_UP_RECORDS:
@@ -78,7 +78,7 @@ class Batch:
     records: int = 0
     size: int = 0  # record bytes
     row_count: int = 0
-    # The loader was far behind when the batch closed (``behind``): a target may trade
+    # The loader was far behind when the batch closed (``is_behind``): a target may trade
     # freshness for throughput.
     behind: bool = False
     # The rows in the target's own form, made by Target.prepare on the loop's thread while

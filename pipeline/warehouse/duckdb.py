@@ -20,7 +20,7 @@ from pipeline.errors import WarehouseError, WarehouseUnavailable
 from pipeline.warehouse import migrations, target
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.rows import Row
-from pipeline.warehouse.sql import Dialect, insert_if_absent, window_start, windowed
+from pipeline.warehouse.sql import Dialect, insert_if_absent, takes_window, window_start
 from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Kind, Table
 from pipeline.warehouse.views import ViewSettings
 
@@ -37,7 +37,7 @@ _JSON = pa.json_()
 _STAGING = "plug_staging"
 MEMORY_MB = 32  # DuckDB's memory_limit: see DuckDBTarget.__init__
 CHECKPOINT_THRESHOLD = "64MB"
-# While the loader is behind (batch.behind), a checkpoint every 256 MB of WAL:
+# While the loader is behind (Batch.behind), a checkpoint every 256 MB of WAL:
 # per event about a third less checkpoint work (a 200,000 record replay went from 15-17,000
 # to 19-20,000 events/s), for a stall of about 2 s per checkpoint instead of 1, which only
 # matters to freshness once the loader has caught up (then the next commit checkpoints
@@ -181,7 +181,7 @@ class DuckDBTarget:
 
     def _insert(self, table: Table, staged: pa.Table, sql: str) -> list[tuple[Any, ...]]:
         params = []
-        if windowed(table):
+        if takes_window(table, "duckdb"):
             earliest = pc.min(staged.column("received_at")).as_py()
             params.append(window_start(earliest, self._window_ms))
         self._con.register(_STAGING, staged)

@@ -37,7 +37,7 @@ from pipeline.consume.decode import event_type_of_topic
 from pipeline.errors import StaleOffsets, TopicRecreated, WarehouseUnavailable
 from pipeline.kafka_client import admin_settings, consumer_settings
 from pipeline.route import deadletter_topic, event_topic, raw_topic
-from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Limits, Source, behind
+from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Limits, Source, is_behind
 from pipeline.warehouse.metrics import LoaderMetrics
 from pipeline.warehouse.target import Target
 from pipeline.webhooks import EventType
@@ -97,7 +97,7 @@ class Loader:
         self._failure: TopicRecreated | None = None  # found in a rebalance callback
         self._last_check = 0.0
         self._lag_at = 0.0
-        self._behind = False  # batch.behind, as of the last batch closed
+        self._behind = False  # is_behind, as of the last _close
 
     # -- the target, on its own thread --------------------------------------------------
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -308,7 +308,7 @@ class Loader:
     def _close(self) -> None:
         """Queue the batch for the writer; the next one fills meanwhile (larger while the
         loader is far behind, if the target asks for it)."""
-        self._behind = behind(sum(self.lag().values()), self._behind)
+        self._behind = is_behind(sum(self.lag().values()), self._behind)
         limits = self.options.limits
         if self._behind:
             limits = limits.times(self.target.catch_up_factor)

@@ -21,7 +21,7 @@ from pipeline.warehouse.batch import (
     DEADLETTER,
     Batch,
     Limits,
-    behind,
+    is_behind,
 )
 from pipeline.warehouse.duckdb import DuckDBTarget
 from pipeline.warehouse.rows import event_rows
@@ -273,6 +273,27 @@ def test_duckdb_drops_a_redelivery_within_its_window_and_keeps_one_after(tmp_pat
     target.close()
 
 
+def test_a_batchs_window_reaches_back_from_its_earliest_event(tmp_path: Path) -> None:
+    """In a batch spanning 29 hours, a redelivery of an event first seen 23 hours before
+    the batch's earliest event is still found (a window from the latest would miss it)."""
+    target = DuckDBTarget(str(tmp_path / "w.duckdb"), dedup_hours=24)
+    target.migrate()
+    hour, first = 3_600_000, 1_700_000_000_000
+    webhook = Webhook.RECEIVE_MESSAGE
+    body = next(p for p in corpus_files() if p.parent.name == webhook.value).read_bytes()
+
+    def delivered(tenant: str, received_at: int) -> Record:
+        return ingest.ingest(webhook, tenant, body, received_at, PREFIX)
+
+    write_records(target, [delivered("acme", first)])
+    write_records(
+        target, [delivered("acme", first + 23 * hour), delivered("beta", first + 52 * hour)]
+    )
+    [(rows, ids)] = target.query("SELECT count(*), count(DISTINCT event_id) FROM message_received")
+    assert (rows, ids) == (2, 2)
+    target.close()
+
+
 def test_the_search_for_a_batchs_ids_starts_its_window_before_the_earliest_event() -> None:
     hour, first = 3_600_000, 1_700_000_000_000
     assert window_start(first, 24 * hour) == first - 24 * hour
@@ -318,11 +339,11 @@ def test_duckdbs_memory_limit_is_the_loaders_setting(tmp_path: Path) -> None:
 
 
 def test_a_loader_is_behind_from_catch_up_records_until_fewer_than_caught_up_wait() -> None:
-    assert not behind(CATCH_UP_RECORDS - 1, was_behind=False)
-    assert behind(CATCH_UP_RECORDS, was_behind=False)
-    assert behind(CAUGHT_UP_RECORDS, was_behind=True)  # still catching up
-    assert not behind(CAUGHT_UP_RECORDS - 1, was_behind=True)
-    assert not behind(CAUGHT_UP_RECORDS, was_behind=False)
+    assert not is_behind(CATCH_UP_RECORDS - 1, was_behind=False)
+    assert is_behind(CATCH_UP_RECORDS, was_behind=False)
+    assert is_behind(CAUGHT_UP_RECORDS, was_behind=True)  # still catching up
+    assert not is_behind(CAUGHT_UP_RECORDS - 1, was_behind=True)
+    assert not is_behind(CAUGHT_UP_RECORDS, was_behind=False)
 
 
 def test_duckdb_checkpoints_less_often_while_far_behind(tmp_path: Path) -> None:
