@@ -1,4 +1,4 @@
-"""Settings of the Python interpreter that a long-running command makes once, at start."""
+"""The cyclic collector's settings that a long-running command makes once, at start."""
 
 from __future__ import annotations
 

@@ -28,13 +28,15 @@ from pipeline.warehouse.views import ViewSettings
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED = 0, 1
-# The target's writer thread takes the GIL back many times a batch (DuckDB's module takes
-# it between the tasks of every query, to check for Ctrl-C) while the event loop decodes
+# The DuckDB writer thread takes the GIL back many times a batch (DuckDB's module takes it
+# between the tasks of every query, to check for Ctrl-C) while the event loop decodes
 # records, and each time it waited out the loop's switch interval (5 ms by default): in
-# a replay into DuckDB the writer spent a third of its time waiting, and it is the
-# loader's bottleneck. At 0.1 ms (and the collector settled) that wait per event fell
-# from 19-21 us to 10-13 us and the replay went from 14,700-15,700 to 16,400-20,500
-# events/s, three runs each in alternation (bench/RESULTS.md).
+# a replay the writer spent a third of its time waiting, and it is the loader's
+# bottleneck. At 0.1 ms (and the collector settled) that wait per event fell from 19-21
+# us to 10-13 us and the replay went from 14,700-15,700 to 16,400-20,500 events/s, three
+# runs each in alternation (bench/RESULTS.md). PostgreSQL's writer, which formats its COPY
+# rows in Python, showed no difference either way (three pairs in alternation: events/s
+# and CPU per event of the loader and of the server within the runs' noise); one setting.
 _SWITCH_INTERVAL_S = 0.0001
 _KAFKA_FLAGS = ("bootstrap_servers", "topic_prefix")
 
@@ -140,7 +142,7 @@ async def load(
         print(f"plug-pipeline load: {exc}", file=sys.stderr)
         return EXIT_FAILED
     loader = Loader(config, target, options, metrics)
-    settle_gc()
+    settle_gc()  # the modules, settings and target exist; the consumer is made by run()
     sys.setswitchinterval(_SWITCH_INTERVAL_S)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
