@@ -82,12 +82,12 @@ class Batch:
     # freshness for throughput.
     behind: bool = False
     # The rows in the target's own form, made by Target.prepare on the loop's thread while
-    # the batch before is written (``rows`` is emptied then: it is the larger form).
+    # the batch before is written (``rows`` is emptied then: it is the larger form); each
+    # table's form has its row count as its len().
     staged: dict[t.Table, Any] = field(default_factory=dict)
     opened: float = field(default_factory=time.monotonic)
     _event_ids: set[str] = field(default_factory=set)
     _closed_at: float = 0.0
-    _table_rows: dict[str, int] = field(default_factory=dict)
 
     def add(
         self,
@@ -188,11 +188,10 @@ class Batch:
 
     def stage(self, staged: dict[t.Table, Any]) -> None:
         """Hold the rows in a target's own form from now on (``Target.prepare``)."""
-        self._table_rows = self.rows_per_table()
         self.staged = staged
         self.rows = {}
 
     def rows_per_table(self) -> dict[str, int]:
         if self.staged:
-            return dict(self._table_rows)
+            return {table.name: len(staged) for table, staged in self.staged.items()}
         return {table.name: len(rows) for table, rows in self.rows.items()}

@@ -248,16 +248,10 @@ def test_duckdb_drops_a_redelivery_within_its_window_and_keeps_one_after(tmp_pat
     target = DuckDBTarget(str(tmp_path / "w.duckdb"), dedup_hours=24)
     target.migrate()
     hour, first = 3_600_000, 1_700_000_000_000
-    webhook = Webhook.RECEIVE_MESSAGE
-
-    def delivered(tenant: str, received_at: int) -> Record:
-        return ingest.ingest(webhook, tenant, body, received_at, PREFIX)
 
     def rows() -> int:
-        [(n,)] = target.query("SELECT count(*) FROM message_received")
-        return int(n)
+        return count(target, "message_received")
 
-    body = next(p for p in corpus_files() if p.parent.name == webhook.value).read_bytes()
     write_records(target, [delivered("acme", first)])
     # other events after it, in later batches, as a live table has
     for n in range(3):
@@ -279,12 +273,6 @@ def test_a_batchs_window_reaches_back_from_its_earliest_event(tmp_path: Path) ->
     target = DuckDBTarget(str(tmp_path / "w.duckdb"), dedup_hours=24)
     target.migrate()
     hour, first = 3_600_000, 1_700_000_000_000
-    webhook = Webhook.RECEIVE_MESSAGE
-    body = next(p for p in corpus_files() if p.parent.name == webhook.value).read_bytes()
-
-    def delivered(tenant: str, received_at: int) -> Record:
-        return ingest.ingest(webhook, tenant, body, received_at, PREFIX)
-
     write_records(target, [delivered("acme", first)])
     write_records(
         target, [delivered("acme", first + 23 * hour), delivered("beta", first + 52 * hour)]
@@ -292,6 +280,13 @@ def test_a_batchs_window_reaches_back_from_its_earliest_event(tmp_path: Path) ->
     [(rows, ids)] = target.query("SELECT count(*), count(DISTINCT event_id) FROM message_received")
     assert (rows, ids) == (2, 2)
     target.close()
+
+
+def delivered(tenant: str, received_at: int) -> Record:
+    """The corpus's received-message body, as the ingress publishes it for ``tenant``."""
+    webhook = Webhook.RECEIVE_MESSAGE
+    body = next(p for p in corpus_files() if p.parent.name == webhook.value).read_bytes()
+    return ingest.ingest(webhook, tenant, body, received_at, PREFIX)
 
 
 def test_the_search_for_a_batchs_ids_starts_its_window_before_the_earliest_event() -> None:
