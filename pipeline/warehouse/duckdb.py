@@ -20,14 +20,7 @@ from pipeline.errors import WarehouseError, WarehouseUnavailable
 from pipeline.warehouse import migrations, target
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.rows import Row
-from pipeline.warehouse.sql import (
-    Dialect,
-    insert_if_absent,
-    insert_rows,
-    present_ids,
-    window_start,
-    windowed,
-)
+from pipeline.warehouse.sql import Dialect, insert_if_absent, takes_window, window_start
 from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Kind, Table
 from pipeline.warehouse.views import ViewSettings
 
@@ -42,7 +35,6 @@ _ARROW: dict[Kind, pa.DataType] = {
 }
 _JSON = pa.json_()
 _STAGING = "plug_staging"
-_IDS = "plug_batch_ids"
 MEMORY_MB = 32  # DuckDB's memory_limit: see DuckDBTarget.__init__
 CHECKPOINT_THRESHOLD = "64MB"
 # While the loader is behind (Batch.behind), a checkpoint every 256 MB of WAL:
@@ -59,11 +51,6 @@ DEDUP_HOURS = 24.0
 # the process would show as its own; each batch's arrays are short-lived.
 _POOL = pa.system_memory_pool()
 PARENTS = {BY_NAME[name] for t in LOADED_TABLES for name in t.parent}
-
-
-def _not_in(staged: pa.Table, held: pa.Array) -> pa.ChunkedArray:
-    """The mask of ``staged``'s rows whose event id is not in ``held``."""
-    return pc.invert(pc.is_in(staged.column("event_id"), value_set=held))
 
 
 def arrow_table(table: Table, rows: Sequence[Row]) -> pa.Table:
@@ -129,14 +116,7 @@ class DuckDBTarget:
         # DuckDB's allocator keeps up to 128 MB of freed memory for reuse by default.
         self._con.execute("SET allocator_flush_threshold = '16MB'")
         self._window_ms = round(dedup_hours * 3_600_000)
-        # an event's rows and child rows go in as they are, once the batch's event ids that
-        # are there already are left out (write); the rest are inserted if absent
-        self._inserts = {
-            t: insert_rows(t, _STAGING, "duckdb")
-            if windowed(t) or t.parent
-            else insert_if_absent(t, _STAGING, "duckdb")
-            for t in LOADED_TABLES
-        }
+        self._inserts = {t: insert_if_absent(t, _STAGING, "duckdb") for t in LOADED_TABLES}
 
     def describe(self) -> str:
         return f"duckdb:{self.path}"
@@ -175,66 +155,44 @@ class DuckDBTarget:
             self._threshold = threshold
 
         def body() -> None:
-            events = [(table, staged) for table, staged in batch.staged.items() if windowed(table)]
-            present = self._present(events)
-            inserted: dict[str, pa.Array] = {}  # parent table -> event ids new in it
-            for table, staged in events:
-                held = present.get(table)
-                fresh = staged if held is None else staged.filter(_not_in(staged, held))
-                if fresh.num_rows:
-                    self._run(_STAGING, fresh, self._inserts[table])
-                if table in PARENTS:
-                    inserted[table.name] = fresh.column("event_id").combine_chunks()
+            inserted: dict[str, list[str]] = {}  # parent table -> event ids new in it
+            children = []
             for table, staged in batch.staged.items():
                 if table.parent:
-                    # only the children of events that are new: the others are there already
-                    new = [inserted[p] for p in table.parent if p in inserted]
-                    if not new:
-                        continue
-                    ids = pc.is_in(staged.column("event_id"), value_set=pa.concat_arrays(new))
-                    fresh = staged.filter(ids)
-                    if fresh.num_rows:
-                        self._run(_STAGING, fresh, self._inserts[table])
-                elif not windowed(table):
-                    self._run(_STAGING, staged, self._inserts[table])
+                    children.append((table, staged))
+                elif table in PARENTS:
+                    found = self._insert(
+                        table, staged, self._inserts[table] + " RETURNING event_id"
+                    )
+                    inserted[table.name] = [eid for (eid,) in found]
+                else:
+                    self._insert(table, staged, self._inserts[table])
+            for table, staged in children:
+                # only the children of events that are new: the others are there already
+                new = [eid for p in table.parent for eid in inserted.get(p, ())]
+                fresh = staged.filter(
+                    pc.is_in(staged.column("event_id"), pa.array(new, pa.string()))
+                )
+                if fresh.num_rows:
+                    self._insert(table, fresh, self._inserts[table])
             target.move_offsets(self, group, batch.offsets, expected)
 
         self._in_transaction(body)
 
-    def _present(self, events: list[tuple[Table, pa.Table]]) -> dict[Table, pa.Array]:
-        """For each event table, the batch's event ids it holds already (tables holding none
-        are left out): one query for them all (sql.present_ids)."""
-        if not events:
-            return {}
-        tabs, ids, starts = [], [], []
-        for i, (table, staged) in enumerate(events):
-            column = staged.column("event_id").combine_chunks()
-            if table.key != ("event_id",):
-                column = column.unique()  # message_status: a row per message id of an event
-            tabs.append(pa.repeat(pa.scalar(i, pa.int32()), len(column)))
-            ids.append(column)
+    def _insert(self, table: Table, staged: pa.Table, sql: str) -> list[tuple[Any, ...]]:
+        params = []
+        if takes_window(table, "duckdb"):
             earliest = pc.min(staged.column("received_at")).as_py()
-            starts.append(window_start(earliest, self._window_ms))
-        searched = pa.table({"tab": pa.concat_arrays(tabs), "event_id": pa.concat_arrays(ids)})
-        found = self._run(_IDS, searched, present_ids([t for t, _ in events], _IDS), starts)
-        held: dict[int, list[str]] = {}
-        for tab, event_id in found:
-            held.setdefault(tab, []).append(event_id)
-        return {events[tab][0]: pa.array(found_ids, pa.string()) for tab, found_ids in held.items()}
-
-    def _run(
-        self, name: str, rows: pa.Table, sql: str, params: Sequence[Any] = ()
-    ) -> list[tuple[Any, ...]]:
-        """``sql`` over ``rows``, registered as the relation ``name`` while it runs."""
-        self._con.register(name, rows)
+            params.append(window_start(earliest, self._window_ms))
+        self._con.register(_STAGING, staged)
         try:
-            found = self._con.execute(sql, list(params) if params else None).fetchall()
+            found = self._con.execute(sql, params or None).fetchall()
         except duckdb.Error:
             # the transaction is aborted: unregistering would fail too, and hide the cause
             with contextlib.suppress(duckdb.Error):
-                self._con.unregister(name)
+                self._con.unregister(_STAGING)
             raise
-        self._con.unregister(name)
+        self._con.unregister(_STAGING)
         return found
 
     def _in_transaction(self, body: Any) -> Any:

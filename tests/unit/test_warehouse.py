@@ -282,53 +282,6 @@ def test_a_batchs_window_reaches_back_from_its_earliest_event(tmp_path: Path) ->
     target.close()
 
 
-def test_duckdb_drops_a_status_redelivery_with_all_its_rows(tmp_path: Path) -> None:
-    """A status callback has a row per message id, all under its event's id: redelivered
-    within the window, none of its rows is written again; a new callback in the same batch
-    is; past the window, the redelivery is a second set of rows, as for any event."""
-    target = DuckDBTarget(str(tmp_path / "w.duckdb"), dedup_hours=24)
-    target.migrate()
-    hour, first = 3_600_000, 1_700_000_000_000
-
-    def status(ids: list[str], received_at: int) -> Record:
-        body = orjson.dumps({"type": "MessageStatusCallback", "status": "READ", "ids": ids})
-        return ingest.ingest(Webhook.MESSAGE_STATUS, "acme", body, received_at, PREFIX)
-
-    write_records(target, [status(["a", "b", "c"], first)])
-    write_records(target, [status(["a", "b", "c"], first + hour), status(["d"], first + hour)])
-    assert target.query(
-        "SELECT message_id, count(*) FROM message_status GROUP BY ALL ORDER BY 1"
-    ) == [("a", 1), ("b", 1), ("c", 1), ("d", 1)]
-    write_records(target, [status(["a", "b", "c"], first + 25 * hour)])
-    assert count(target, "message_status") == 7
-    target.close()
-
-
-def test_duckdb_looks_for_an_event_id_in_its_own_table_only(tmp_path: Path) -> None:
-    """The batch's ids are searched per table: an event id held by one event table does
-    not keep out a row of another table with that id (each table's key is its own), though
-    one query searches both."""
-    target = DuckDBTarget(str(tmp_path / "w.duckdb"), dedup_hours=24)
-    target.migrate()
-    record = delivered("acme", 1_700_000_000_000)
-    write_records(target, [record])
-    [(event_id,)] = target.query("SELECT event_id FROM message_received")
-    # the id moves to another event table: only that one holds it now
-    target.execute("UPDATE message_received SET event_id = ?", (event_id + "-moved",))
-    target.execute(
-        "INSERT INTO instance_disconnected (event_id, tenant, received_at) "
-        "VALUES (?, 'acme', now())",
-        (event_id,),
-    )
-    webhook = Webhook.WHEN_DISCONNECTING
-    body = next(p for p in corpus_files() if p.parent.name == webhook.value).read_bytes()
-    disconnected = ingest.ingest(webhook, "acme", body, 1_700_000_000_000, PREFIX)
-    write_records(target, [record, disconnected])  # both tables searched in one query
-    assert count(target, "message_received") == 2
-    assert count(target, "instance_disconnected") == 2
-    target.close()
-
-
 def delivered(tenant: str, received_at: int) -> Record:
     """The corpus's received-message body, as the ingress publishes it for ``tenant``."""
     webhook = Webhook.RECEIVE_MESSAGE
