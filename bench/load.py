@@ -58,9 +58,9 @@ class Where:
 
     bootstrap = e2e.BOOTSTRAP
     metrics_port = METRICS_PORT
-    # Topic prefixes this run created, deleted when it ends (``--keep`` keeps them): on
-    # the broker of `make kafka-up`, which outlives the run, each run left about half a
-    # GB of records behind.
+    # Topic prefixes made for the target and mode being measured, deleted once it is
+    # measured (``--keep`` keeps them): on the broker of `make kafka-up`, which outlives
+    # the run, each run left about half a GB of records behind.
     made: ClassVar[list[str]] = []
 
 
