@@ -51,12 +51,24 @@ def indexed(table: Table, dialect: Dialect) -> bool:
     return dialect == "postgresql"
 
 
-def create_table(table: Table, dialect: Dialect) -> str:
+# DuckDB's storage of a column where its default is the wrong trade for the loader. The
+# JSON documents (an event's whole data, a transcript message's) are most of a table's
+# bytes; the default tries dictionary and FSST compression on them at every checkpoint,
+# which was half the writer's work per event besides the inserts, for a file three times
+# the size: with zstd a checkpoint of 90,000 events took 0.6 s instead of 1.2-1.6 s and
+# the file was 14.7 MB instead of 44.6 (bench/RESULTS.md). The short text columns the
+# views filter and group on keep DuckDB's choice.
+_DUCKDB_STORAGE: dict[Kind, str] = {"json": " USING COMPRESSION zstd"}
+
+
+def create_table(table: Table, dialect: Dialect, name: str | None = None) -> str:
+    """``table``'s DDL, created as ``name`` when given (a rebuild)."""
     types = TYPES[dialect]
-    columns = [f"{q(c.name)} {types[c.kind]}" for c in table.columns]
+    storage = _DUCKDB_STORAGE if dialect == "duckdb" else {}
+    columns = [f"{q(c.name)} {types[c.kind]}{storage.get(c.kind, '')}" for c in table.columns]
     if indexed(table, dialect):
         columns.append(f"PRIMARY KEY ({', '.join(q(k) for k in table.key)})")
-    return f"CREATE TABLE IF NOT EXISTS {q(table.name)} ({', '.join(columns)})"
+    return f"CREATE TABLE IF NOT EXISTS {q(name or table.name)} ({', '.join(columns)})"
 
 
 def staging_name(table: Table) -> str:

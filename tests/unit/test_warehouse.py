@@ -123,11 +123,12 @@ def test_catch_up_limits_grow_rows_and_bytes_and_keep_the_age() -> None:
 
 def test_duckdb_migrates_once_and_loads_the_corpus(tmp_path: Path) -> None:
     target = DuckDBTarget(str(tmp_path / "w.duckdb"))
-    assert target.migrate() == [1, 2]
+    assert target.migrate() == [1, 2, 3]
     assert target.migrate() == []  # versioned: the second start applies nothing
     records = corpus_records()
     batch = write_records(target, records)
     write_records(target, records)  # again: insert-if-absent
+    assert json_storage(target) == {"ZSTD"}
     written = batch.rows_per_table()
     assert written[t.ATTENDANCE_MESSAGE.name] > 0
     for table in t.LOADED_TABLES:
@@ -157,8 +158,9 @@ def test_duckdb_version_1_loses_its_key_indexes_and_keeps_its_rows(tmp_path: Pat
     batch = write_records(target, records)
     assert target.query(KEYS) != []
 
-    assert target.migrate() == [2]
+    assert target.migrate() == [2, 3]
     assert target.query(KEYS) == []
+    assert json_storage(target) == {"ZSTD"}  # version 3 kept the rows and compressed them
     write_records(target, records)
     written = batch.rows_per_table()
     assert written[t.ATTENDANCE_MESSAGE.name] > 0
@@ -188,6 +190,22 @@ def test_duckdb_writes_the_children_of_new_events_only(tmp_path: Path) -> None:
     for name in ("attendance_message", "attendance_category"):
         assert count(target, name) == written[name]
     target.close()
+
+
+def json_storage(target: DuckDBTarget) -> set[str]:
+    """How DuckDB stores the JSON columns' rows once checkpointed, over all loaded tables."""
+    target.execute("CHECKPOINT")
+    found: set[str] = set()
+    for table in t.LOADED_TABLES:
+        json_columns = [c.name for c in table.columns if c.kind == "json"]
+        for column in json_columns:
+            rows = target.query(
+                f"SELECT DISTINCT compression FROM pragma_storage_info('{table.name}') "
+                "WHERE column_name = ? AND segment_type <> 'VALIDITY'",
+                (column,),
+            )
+            found |= {str(r[0]) for r in rows if r[0] != "Constant"}
+    return found
 
 
 def count(target: DuckDBTarget, table: str) -> int:
