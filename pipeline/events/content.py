@@ -14,7 +14,10 @@ Coordinate = Annotated[
 ]
 
 
-class Content(Struct, tag_field="kind", kw_only=True):
+# gc=False, for every kind (the option is inherited): built from decoded JSON, content
+# holds no reference cycle, and a transcript makes one per message; untracked, each is
+# allocated without the collector's header and never checked for tracking.
+class Content(Struct, tag_field="kind", kw_only=True, gc=False):
     """Base of every content kind."""
 
 
@@ -82,7 +85,7 @@ class Contact(Content, tag="contact"):
     phones: list[str] = msgspec.field(default_factory=list)
 
 
-class ReferencedMessage(Struct, kw_only=True):
+class ReferencedMessage(Struct, kw_only=True, gc=False):  # gc=False: as Content
     message_id: str | None = None
     from_me: bool | None = None
     phone: str | None = None

@@ -22,14 +22,16 @@ Moment = int | float | str | None
 Extra = dict[str, Any] | None
 
 
-class ReferencedMessage(Struct):
+# gc=False on the content Structs, as on MessageWire: decoded JSON holds no reference
+# cycle, and a transcript decodes one of these a message.
+class ReferencedMessage(Struct, gc=False):
     messageId: str | None = None
     fromMe: bool | None = None
     phone: str | None = None
     participant: str | None = None
 
 
-class TextWire(Struct):
+class TextWire(Struct, gc=False):
     message: str | None = None
     description: str | None = None
     descritpion: str | None = None  # Z-API's own example misspells it
@@ -38,7 +40,7 @@ class TextWire(Struct):
     thumbnailUrl: str | None = None
 
 
-class ImageWire(Struct):
+class ImageWire(Struct, gc=False):
     imageUrl: str | None = None
     thumbnailUrl: str | None = None
     mimeType: str | None = None
@@ -50,7 +52,7 @@ class ImageWire(Struct):
     downloadError: str | None = None
 
 
-class AudioWire(Struct):
+class AudioWire(Struct, gc=False):
     audioUrl: str | None = None
     mimeType: str | None = None
     ptt: bool | None = None
@@ -58,7 +60,7 @@ class AudioWire(Struct):
     viewOnce: bool | None = None
 
 
-class VideoWire(Struct):
+class VideoWire(Struct, gc=False):
     videoUrl: str | None = None
     mimeType: str | None = None
     caption: str | None = None
@@ -66,7 +68,7 @@ class VideoWire(Struct):
     viewOnce: bool | None = None
 
 
-class DocumentWire(Struct):
+class DocumentWire(Struct, gc=False):
     documentUrl: str | None = None
     mimeType: str | None = None
     fileName: str | None = None
@@ -75,12 +77,12 @@ class DocumentWire(Struct):
     thumbnailUrl: str | None = None
 
 
-class StickerWire(Struct):
+class StickerWire(Struct, gc=False):
     stickerUrl: str | None = None
     mimeType: str | None = None
 
 
-class LocationWire(Struct):
+class LocationWire(Struct, gc=False):
     # Any, so the decoder's float_hook keeps over-precise coordinates digit for digit.
     latitude: Any = None
     longitude: Any = None
@@ -90,13 +92,13 @@ class LocationWire(Struct):
     thumbnailUrl: str | None = None
 
 
-class ContactWire(Struct):
+class ContactWire(Struct, gc=False):
     displayName: str | None = None
     vCard: str | None = None
     phones: list[str] | None = None
 
 
-class ReactionWire(Struct):
+class ReactionWire(Struct, gc=False):
     value: str | None = None
     time: Moment = None
     reactionBy: str | None = None
