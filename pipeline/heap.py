@@ -1,6 +1,7 @@
-"""glibc's allocator, told to keep the memory a busy ingress frees and takes again at once.
+"""glibc's allocator, tuned for each long-running command's way of using memory.
 
-Every webhook allocates a few buffers of tens of KB (the body, the encoded event, Kafka's
+The ingress (``keep_freed_memory``) frees and takes the same memory again at once: every
+webhook allocates a few buffers of tens of KB (the body, the encoded event, Kafka's
 record batches growing to a MiB) and frees them a millisecond later. With glibc's defaults
 the top of the heap is given back to the kernel as soon as 128 KiB of it is free, and
 blocks above a threshold get their own mmap: the next webhook faults the same pages in
@@ -9,7 +10,10 @@ kernel time per request (a fifth of its CPU); with these settings, none.
 
 What it costs: up to ``TRIM_THRESHOLD`` of freed heap stays resident after a burst, and
 blocks under ``MMAP_THRESHOLD`` come from the heap. Peak RSS does not grow from it (that
-memory was in use at the peak). Only glibc has ``mallopt``; elsewhere nothing changes, and
+memory was in use at the peak).
+
+The loader (``map_large_blocks``) holds a few large batches at a time instead; see
+``LOADER_MMAP_THRESHOLD``. Only glibc has ``mallopt``; elsewhere nothing changes, and
 ``GLIBC_TUNABLES`` set by an operator wins over these.
 """
 
@@ -31,9 +35,28 @@ TRIM_THRESHOLD = 32 << 20  # free heap kept before the top is given back
 TOP_PAD = 4 << 20  # extra asked of the kernel each time the heap grows (untouched: not resident)
 MMAP_THRESHOLD = 4 << 20  # blocks at least this large get their own mapping
 
+# The loader holds a few batches of several MB at a time (a Kafka fetch, a batch's Arrow
+# columns, DuckDB's blocks), each freed after its transaction. glibc's default threshold
+# follows the largest block freed, up to 32 MiB, so after the first such batch every later
+# one came from the heap, whose peak then held the old batches' holes besides the live
+# ones. A fixed 1 MiB gives each large block a mapping of its own, unmapped when freed:
+# a 200,000 record replay into DuckDB peaked at 227-236 MB of RSS instead of 243-253, at
+# an events/s within the runs' noise (bench/RESULTS.md).
+LOADER_MMAP_THRESHOLD = 1 << 20
+
 
 def keep_freed_memory() -> bool:
-    """Apply the settings above; False (and nothing changed) off glibc or under GLIBC_TUNABLES."""
+    """The ingress's settings; False (and nothing changed) off glibc or under GLIBC_TUNABLES."""
+    settings = ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return _mallopt((*settings, (_M_TOP_PAD, TOP_PAD)))
+
+
+def map_large_blocks() -> bool:
+    """The loader's setting (a fixed mmap threshold); False as ``keep_freed_memory``."""
+    return _mallopt(((_M_MMAP_THRESHOLD, LOADER_MMAP_THRESHOLD),))
+
+
+def _mallopt(settings: tuple[tuple[int, int], ...]) -> bool:
     if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
         return False  # the operator's own choice
     name = ctypes.util.find_library("c")
@@ -43,8 +66,7 @@ def keep_freed_memory() -> bool:
         return False  # not glibc (musl has no mallopt), or no C library to load
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    settings = ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    for param, value in (*settings, (_M_TOP_PAD, TOP_PAD)):
+    for param, value in settings:
         if mallopt(param, value) != 1:  # 1 is success
             log.warning("mallopt(%d, %d) was refused; glibc keeps its default for it", param, value)
             return False

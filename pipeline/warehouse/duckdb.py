@@ -35,7 +35,7 @@ _ARROW: dict[Kind, pa.DataType] = {
 }
 _JSON = pa.json_()
 _STAGING = "plug_staging"
-MEMORY_MB = 32  # DuckDB's memory_limit: see DuckDBTarget.__init__
+MEMORY_MB = 48  # DuckDB's memory_limit: see DuckDBTarget.__init__
 CHECKPOINT_THRESHOLD = "64MB"
 # While the loader is behind (Batch.behind), a checkpoint every 256 MB of WAL:
 # per event about a third less checkpoint work (a 200,000 record replay went from 15-17,000
@@ -105,9 +105,10 @@ class DuckDBTarget:
         # a transaction's rows stay in it until the commit, so Limits.bytes (8 MiB) bounds a
         # batch well within this (batches of 20,000 rows, 13 MiB of records, were refused
         # Out of Memory at 32 MB and at 64 MB during replays; none of 8 MiB was). The rest
-        # is the rows not yet checkpointed, spilled to a temporary file when it is full:
-        # 64 MB spills less, about 10-15 % less CPU per event for 30-40 MB more peak RSS
-        # (`load --duckdb-memory-mb`).
+        # is the rows not yet checkpointed, spilled to a temporary file when it is full.
+        # 48 MB spills less than 32 (replays 2-16 % faster, alternated) and fits the peak RSS
+        # target since large blocks are unmapped when freed (heap.map_large_blocks): 246-251
+        # MB in make bench-load; 64 MB peaked at 258-267 (`load --duckdb-memory-mb`).
         self._con.execute(f"SET memory_limit = '{memory_mb}MB'")
         # One thread: the loader's queries are small inserts, a second DuckDB thread only
         # takes CPU from the decoding thread and the broker on the same cores (about 8 % of
