@@ -87,7 +87,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--duckdb-memory-mb",
         type=int,
-        help="DuckDB's memory limit in MB (default 48): more spills less of what is not "
+        help="DuckDB's memory limit in MB (default 40): more spills less of what is not "
         "checkpointed yet to a temporary file (less CPU per event) for as much more resident "
         "memory",
     )

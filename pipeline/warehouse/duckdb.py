@@ -35,7 +35,7 @@ _ARROW: dict[Kind, pa.DataType] = {
 }
 _JSON = pa.json_()
 _STAGING = "plug_staging"
-MEMORY_MB = 48  # DuckDB's memory_limit: see DuckDBTarget.__init__
+MEMORY_MB = 40  # DuckDB's memory_limit: see DuckDBTarget.__init__
 CHECKPOINT_THRESHOLD = "64MB"
 # While the loader is behind (Batch.behind), a checkpoint every 256 MB of WAL:
 # per event about a third less checkpoint work (a 200,000 record replay went from 15-17,000
@@ -106,9 +106,10 @@ class DuckDBTarget:
         # batch well within this (batches of 20,000 rows, 13 MiB of records, were refused
         # Out of Memory at 32 MB and at 64 MB during replays; none of 8 MiB was). The rest
         # is the rows not yet checkpointed, spilled to a temporary file when it is full.
-        # 48 MB spills less than 32 (replays 2-16 % faster, alternated) and fits the peak RSS
-        # target since large blocks are unmapped when freed (heap.map_large_blocks): 246-251
-        # MB in make bench-load; 64 MB peaked at 258-267 (`load --duckdb-memory-mb`).
+        # 40 MB spills less than 32 and fits the peak RSS target since large blocks are
+        # unmapped when freed (heap.map_large_blocks): replays peaked at 240-243 MB; 48 was
+        # no faster within the runs' noise and peaked at 242-257, 64 at 258-267
+        # (`load --duckdb-memory-mb`; bench/RESULTS.md).
         self._con.execute(f"SET memory_limit = '{memory_mb}MB'")
         # One thread: the loader's queries are small inserts, a second DuckDB thread only
         # takes CPU from the decoding thread and the broker on the same cores (about 8 % of

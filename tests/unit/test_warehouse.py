@@ -344,7 +344,7 @@ def test_batches_at_their_bytes_limit_fit_in_duckdbs_memory_limit(tmp_path: Path
 
 
 def test_duckdbs_memory_limit_is_the_loaders_setting(tmp_path: Path) -> None:
-    for mb, shown in ((None, "45.7 MiB"), (64, "61.0 MiB")):
+    for mb, shown in ((None, "38.1 MiB"), (64, "61.0 MiB")):
         target = open_target(str(tmp_path / f"w{mb}.duckdb"), duckdb_memory_mb=mb)
         assert isinstance(target, DuckDBTarget)
         assert target.query("SELECT current_setting('memory_limit')") == [(shown,)]
