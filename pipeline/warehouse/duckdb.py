@@ -39,9 +39,9 @@ MEMORY_MB = 40  # DuckDB's memory_limit: see DuckDBTarget.__init__
 CHECKPOINT_THRESHOLD = "64MB"
 # While the loader is behind (Batch.behind), a checkpoint every 256 MB of WAL:
 # per event about a third less checkpoint work (a 200,000 record replay went from 15-17,000
-# to 19-20,000 events/s), for a stall of about 2 s per checkpoint instead of 1, which only
-# matters to freshness once the loader has caught up (then the next commit checkpoints
-# what piled up).
+# to 19-20,000 events/s), for a stall of about 2 s per checkpoint instead of 1 (half that
+# since the JSON columns are zstd, sql.create_table), which only matters to freshness
+# once the loader has caught up (then the next commit checkpoints what piled up).
 CATCH_UP_CHECKPOINT_THRESHOLD = "256MB"
 # How long after an event's first delivery a redelivery of it (same event_id) is still
 # dropped: the search for a batch's ids goes back this far in received_at (sql.windowed).
