@@ -1,4 +1,4 @@
-"""glibc's allocator settings: applied, and a freed buffer's pages are not faulted in anew."""
+"""glibc's allocator settings: applied, and memory behaves as each command needs."""
 
 from __future__ import annotations
 
@@ -6,15 +6,21 @@ import os
 import subprocess
 import sys
 
+# Prints whether the setting named by argv[2] was applied ("None" when argv[1] is not
+# "tuned"), then runs the body.
+_PRELUDE = """
+import sys
+if sys.argv[1] == "tuned":
+    import pipeline.heap
+    print(getattr(pipeline.heap, sys.argv[2])())
+else:
+    print(None)
+"""
+
 # Buffers of 100 KB to 1 MB, a few alive at a time: the ingress's bodies, events and
 # record batches. Prints the page faults it took after a warm-up.
 _CHURN = """
-import resource, sys
-if sys.argv[1] == "tuned":
-    from pipeline.heap import keep_freed_memory
-    print(keep_freed_memory())
-else:
-    print(None)
+import resource
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 live = []
@@ -30,41 +36,9 @@ for i in range(1000):
 print(faults() - before)
 """
 
-
-def _churn(mode: str, env: dict[str, str] | None = None) -> tuple[str, int]:
-    out = subprocess.run(
-        [sys.executable, "-c", _CHURN, mode],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **(env or {})},
-    ).stdout.split()
-    return out[0], int(out[1])
-
-
-def test_freed_buffers_are_reused_without_page_faults() -> None:
-    applied, tuned = _churn("tuned")
-    _, default = _churn("default")
-    assert applied == "True"  # this machine's C library is glibc
-    # ~250 pages a MB: the defaults fault every buffer in anew, the settings almost none
-    assert default > 50_000
-    assert tuned * 20 < default
-
-
-def test_an_operators_glibc_tunables_win() -> None:
-    applied, _ = _churn("tuned", {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"})
-    assert applied == "False"
-
-
 # The loader's pattern: batches of large blocks, each freed while smaller objects made after
-# it live on. Prints the resident MB still held once the large blocks are freed.
+# it live on. Prints the resident MB given back once the large blocks are freed.
 _BATCHES = """
-import sys
-if sys.argv[1] == "tuned":
-    from pipeline.heap import map_large_blocks
-    print(map_large_blocks())
-else:
-    print(None)
 def resident_mb():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) // 1024
@@ -80,16 +54,36 @@ print(before - resident_mb())
 """
 
 
-def _batches(mode: str) -> tuple[str, int]:
+def _run(body: str, setting: str, mode: str, env: dict[str, str] | None = None) -> tuple[str, int]:
     out = subprocess.run(
-        [sys.executable, "-c", _BATCHES, mode], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _PRELUDE + body, mode, setting],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
     ).stdout.split()
     return out[0], int(out[1])
 
 
+def test_freed_buffers_are_reused_without_page_faults() -> None:
+    applied, tuned = _run(_CHURN, "keep_freed_memory", "tuned")
+    _, default = _run(_CHURN, "keep_freed_memory", "default")
+    assert applied == "True"  # this machine's C library is glibc
+    # ~250 pages a MB: the defaults fault every buffer in anew, the settings almost none
+    assert default > 50_000
+    assert tuned * 20 < default
+
+
+def test_an_operators_glibc_tunables_win() -> None:
+    tunables = {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"}
+    for setting in ("keep_freed_memory", "map_large_blocks"):
+        applied, _ = _run(_CHURN, setting, "tuned", tunables)
+        assert applied == "False"
+
+
 def test_the_loaders_large_blocks_are_given_back_when_freed() -> None:
-    applied, tuned = _batches("tuned")
-    _, default = _batches("default")
+    applied, tuned = _run(_BATCHES, "map_large_blocks", "tuned")
+    _, default = _run(_BATCHES, "map_large_blocks", "default")
     assert applied == "True"
     # 80 MB of 2 MiB blocks: with glibc's moving threshold they came from the heap, between
     # small blocks that pin it, and stay resident; with the fixed one they are unmapped
