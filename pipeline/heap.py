@@ -40,8 +40,8 @@ MMAP_THRESHOLD = 4 << 20  # blocks at least this large get their own mapping
 # follows the largest block freed, up to 32 MiB, so after the first such batch every later
 # one came from the heap, whose peak then held the old batches' holes besides the live
 # ones. A fixed 1 MiB gives each large block a mapping of its own, unmapped when freed:
-# a 200,000 record replay into DuckDB peaked at 227-236 MB of RSS instead of 243-253, at
-# an events/s within the runs' noise (bench/RESULTS.md).
+# a 200,000 record replay into DuckDB (its limit at 32 MB) peaked at 227-236 MB of RSS
+# instead of 243-253, at an events/s within the runs' noise (bench/RESULTS.md).
 LOADER_MMAP_THRESHOLD = 1 << 20
 
 

@@ -52,12 +52,11 @@ def indexed(table: Table, dialect: Dialect) -> bool:
 
 
 # DuckDB's storage of a column where its default is the wrong trade for the loader. The
-# JSON documents (an event's whole data, a transcript message's) are most of a table's
-# bytes; the default tries dictionary and FSST compression on them at every checkpoint,
-# which was half the writer's work per event besides the inserts, for a file three times
-# the size: with zstd a checkpoint of 90,000 events took 0.6 s instead of 1.2-1.6 s and
-# the file was 14.7 MB instead of 44.6 (bench/RESULTS.md). The short text columns the
-# views filter and group on keep DuckDB's choice.
+# JSON documents (each event's whole data) are most of a table's bytes, and the default
+# tries dictionary and FSST compression on them at every checkpoint: with zstd a
+# checkpoint of 90,000 events took 0.6 s instead of 1.2-1.6 s and the file was 14.7 MB
+# instead of 44.6 (bench/RESULTS.md). The short text columns the views filter and group
+# on keep DuckDB's choice (zstd for them too made the file larger: 20.7 MB).
 _DUCKDB_STORAGE: dict[Kind, str] = {"json": " USING COMPRESSION zstd"}
 
 
