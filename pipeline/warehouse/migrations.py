@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from pipeline.errors import WarehouseError
 from pipeline.warehouse import views
 from pipeline.warehouse.sql import TYPES, Dialect, create_table, q
-from pipeline.warehouse.tables import LOADED_TABLES, MIGRATIONS_TABLE, OFFSETS_TABLE
+from pipeline.warehouse.tables import LOADED_TABLES, MIGRATIONS_TABLE, OFFSETS_TABLE, Table
 
 
 class Session(Protocol):
@@ -52,41 +52,33 @@ def _v1(dialect: Dialect) -> list[str]:
     return [_offsets_table(dialect), *(create_table(t, dialect) for t in LOADED_TABLES)]
 
 
+def _rebuild(table: Table, dialect: Dialect) -> list[str]:
+    """``table`` created anew as ``sql.create_table`` describes it now, its rows copied
+    over: what DuckDB needs to drop a primary key or change a column's compression, which
+    it cannot alter in place. The views are recreated after every migration."""
+    name, columns = q(table.name), ", ".join(q(c) for c in table.column_names)
+    return [
+        create_table(table, dialect, name="plug_rebuild"),
+        f"INSERT INTO plug_rebuild ({columns}) SELECT {columns} FROM {name}",
+        f"DROP TABLE {name}",
+        f"ALTER TABLE plug_rebuild RENAME TO {name}",
+    ]
+
+
 def _v2(dialect: Dialect) -> list[str]:
-    """DuckDB: the tables again without their key index (see ``sql.indexed``). DuckDB
-    cannot drop a primary key, so each table is copied, dropped and renamed back; the views
-    are recreated after every migration."""
+    """DuckDB: the tables again without their key index (see ``sql.indexed``); child
+    tables were created without one already."""
     if dialect != "duckdb":
         return []
-    statements = []
-    for table in LOADED_TABLES:
-        if table.parent:
-            continue  # created without a key index already
-        name = q(table.name)
-        statements += [
-            f"CREATE TABLE plug_rebuild AS SELECT * FROM {name}",
-            f"DROP TABLE {name}",
-            f"ALTER TABLE plug_rebuild RENAME TO {name}",
-        ]
-    return statements
+    return [s for t in LOADED_TABLES if not t.parent for s in _rebuild(t, dialect)]
 
 
 def _v3(dialect: Dialect) -> list[str]:
     """DuckDB: the tables again with their JSON columns compressed by zstd (see
-    ``sql.create_table``), each rebuilt as in version 2 (a column's compression is set when
-    its table is created)."""
+    ``sql.create_table``)."""
     if dialect != "duckdb":
         return []
-    statements = []
-    for table in LOADED_TABLES:
-        name, columns = q(table.name), ", ".join(q(c) for c in table.column_names)
-        statements += [
-            create_table(table, dialect, name="plug_rebuild"),
-            f"INSERT INTO plug_rebuild ({columns}) SELECT {columns} FROM {name}",
-            f"DROP TABLE {name}",
-            f"ALTER TABLE plug_rebuild RENAME TO {name}",
-        ]
-    return statements
+    return [s for t in LOADED_TABLES for s in _rebuild(t, dialect)]
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -57,13 +57,15 @@ def indexed(table: Table, dialect: Dialect) -> bool:
 # checkpoint of 90,000 events took 0.6 s instead of 1.2-1.6 s and the file was 14.7 MB
 # instead of 44.6 (bench/RESULTS.md). The short text columns the views filter and group
 # on keep DuckDB's choice (zstd for them too made the file larger: 20.7 MB).
-_DUCKDB_STORAGE: dict[Kind, str] = {"json": " USING COMPRESSION zstd"}
+STORAGE: dict[Dialect, dict[Kind, str]] = {
+    "duckdb": {"json": " USING COMPRESSION zstd"},
+    "postgresql": {},  # lz4 for large values is the session's default (postgres._LZ4)
+}
 
 
 def create_table(table: Table, dialect: Dialect, name: str | None = None) -> str:
     """``table``'s DDL, created as ``name`` when given (a rebuild)."""
-    types = TYPES[dialect]
-    storage = _DUCKDB_STORAGE if dialect == "duckdb" else {}
+    types, storage = TYPES[dialect], STORAGE[dialect]
     columns = [f"{q(c.name)} {types[c.kind]}{storage.get(c.kind, '')}" for c in table.columns]
     if indexed(table, dialect):
         columns.append(f"PRIMARY KEY ({', '.join(q(k) for k in table.key)})")
