@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -44,6 +44,7 @@ from pipeline.webhooks import EventType
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Fetched = list[tuple[TopicPartition, list[Any]]]  # records as getmany returns them, in order
 
 DEFAULT_GROUP = "plug-pipeline-load"
 _RETRY_MIN_S, _RETRY_MAX_S = 0.2, 5.0
@@ -84,6 +85,10 @@ class Loader:
         self.next: dict[TP, int | None] = {}  # the next offset to add to the batch
         self.batch = Batch(options.limits)
         self.generation = 0  # bumped on every (re)assignment: older fetches are dropped
+        # Records fetched past a full batch, with the generation they were fetched in: the
+        # next batch starts with them (see _add).
+        self._carried: tuple[int, Fetched] | None = None
+        self._per_record = (1.0, 1024.0)  # the last batch's rows and bytes a record (_room)
         self.loaded = 0  # records committed since start
         self.rows = 0  # rows handed to the warehouse since start
         self.ends: dict[TP, int] = {}
@@ -225,20 +230,15 @@ class Loader:
 
     async def _load(self, consumer: AIOKafkaConsumer) -> None:
         while not self._stop.is_set():
-            generation = self.generation
-            fetched = await consumer.getmany(
-                timeout_ms=max(1, int(min(self.batch.due_in(), 0.5) * 1000)),
-                max_records=self.options.limits.rows,
-            )
+            generation, fetched = await self._fetch(consumer)
             async with self._lock:
                 if self._failure is not None:
                     raise self._failure
-                if generation == self.generation:
-                    below = self._add(fetched.items())
-                    if below:
-                        await self._check_ends(consumer, below)
-                else:
-                    self._refetch(consumer, fetched)
+                below = self._take(consumer, generation, fetched)
+                # the records are rows now (or carried): not held while the writer is awaited
+                del fetched
+                if below:
+                    await self._check_ends(consumer, below)
                 if self.batch.full() or (self.batch.records and self.batch.due_in() == 0):
                     await self._settle(consumer, keep=_QUEUED - 1)
                     self._close()
@@ -255,11 +255,49 @@ class Loader:
                 log.info("caught up with the end offsets seen at start")
                 return
 
-    def _refetch(
-        self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
-    ) -> None:
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> tuple[int, Fetched]:
+        """The records carried over from the last batch, or what the batch has room for;
+        with the generation they were fetched in."""
+        if self._carried is not None:
+            carried, self._carried = self._carried, None
+            return carried
+        generation = self.generation
+        got = await consumer.getmany(
+            timeout_ms=max(1, int(min(self.batch.due_in(), 0.5) * 1000)),
+            max_records=self._room(),
+        )
+        return generation, list(got.items())
+
+    def _room(self) -> int:
+        """About how many more records the batch holds, were they like those before them
+        (in rows: an attendance is a row per message too, and in bytes). What a fetch
+        brings beyond it is carried over, and held meanwhile."""
+        batch = self.batch
+        if batch.records:
+            per_record = (batch.row_count / batch.records, batch.size / batch.records)
+        else:
+            per_record = self._per_record
+        rows, size = per_record
+        by_rows = (batch.limits.rows - batch.row_count) / max(rows, 1.0)
+        by_bytes = (batch.limits.bytes - batch.size) / max(size, 1.0)
+        return max(1, int(min(by_rows, by_bytes)) + 1)
+
+    def _take(
+        self, consumer: AIOKafkaConsumer, generation: int, fetched: Fetched
+    ) -> list[TopicPartition]:
+        """Fetched records into the batch (what does not fit is carried over); the
+        partitions that went below their offset (see ``_add``)."""
+        if generation != self.generation:
+            self._refetch(consumer, fetched)
+            return []
+        below, rest = self._add(fetched)
+        if rest:
+            self._carried = (generation, rest)
+        return below
+
+    def _refetch(self, consumer: AIOKafkaConsumer, fetched: Fetched) -> None:
         """Records fetched across a (re)assignment may predate its seek: read them again."""
-        for tp in fetched:
+        for tp, _ in fetched:
             position = self.next.get((tp.topic, tp.partition))
             if position is not None:
                 consumer.seek(tp, position)
@@ -271,12 +309,20 @@ class Loader:
         loaded = {key: n for key, n in self.next.items() if n is not None}
         self._check_positions(loaded, {}, _keyed(ends))
 
-    def _add(self, fetched: Iterable[tuple[TopicPartition, list[Any]]]) -> list[TopicPartition]:
-        """Records into the batch; the partitions whose records started below the offset
-        expected (their records skipped)."""
+    def _add(self, fetched: Fetched) -> tuple[list[TopicPartition], Fetched]:
+        """Records into the batch until it is full; the partitions whose records started
+        below the offset expected (their records skipped), and the records left over.
+
+        A fetch can hold far more than a batch: Kafka's fetch limits count compressed
+        bytes, so a fetch of lz4 records (the ingress's default) holds several times the
+        records its size says, and ``getmany`` hands over as many records as asked whatever
+        their rows and bytes. Added whole, they made batches of up to 20 MB and 25,000 rows
+        where the limits were 8 MiB and 5,000 (bench/load.py, records in lz4). What is left
+        starts the next batch, in order.
+        """
         below = []
         batch = self.batch
-        for tp, records in fetched:
+        for i, (tp, records) in enumerate(fetched):
             key = (tp.topic, tp.partition)
             if key not in self.stored:
                 continue  # no longer ours
@@ -288,9 +334,12 @@ class Loader:
             expected = self.next.get(key)
             if records and expected is not None and records[0].offset < expected:
                 below.append(tp)
-            for rec in records:
+            for j, rec in enumerate(records):
                 if expected is not None and rec.offset < expected:
                     continue  # already in this batch or in the warehouse
+                if batch.full():
+                    self.next[key] = expected
+                    return below, [(tp, records[j:]), *fetched[i + 1 :]]
                 batch.add(
                     source,
                     tp.topic,
@@ -303,7 +352,7 @@ class Loader:
                 )
                 expected = rec.offset + 1
             self.next[key] = expected
-        return below
+        return below, []
 
     def _close(self) -> None:
         """Queue the batch for the writer; the next one fills meanwhile (larger while the
@@ -315,6 +364,7 @@ class Loader:
         batch, self.batch = self.batch, Batch(limits)
         if not batch.records:
             return
+        self._per_record = (batch.row_count / batch.records, batch.size / batch.records)
         expected = {tp: self._expected(tp) for tp in batch.offsets}
         batch.behind = self._behind
         batch.close()
@@ -442,7 +492,8 @@ class Loader:
             log.debug("Kafka offset commit skipped: %r", exc)
 
     async def _caught_up(self) -> bool:
-        if self.batch.records or self._writes or time.monotonic() - self._last_check < 0.5:
+        busy = self.batch.records or self._writes or self._carried
+        if busy or time.monotonic() - self._last_check < 0.5:
             return False
         self._last_check = time.monotonic()
         stored = await self._retrying("offsets", self.target.offsets, self.options.group)

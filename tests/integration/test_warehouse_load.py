@@ -163,6 +163,19 @@ def test_every_event_is_loaded_once_with_its_children(
     assert again["plug_offsets"] == 2 * found["plug_offsets"]
 
 
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_compressed_fetches_split_across_small_batches_load_every_event_once(
+    kind: str, tmp_path: Path
+) -> None:
+    """lz4 record batches, as the ingress writes them, each hold many of these batches:
+    every fetch is split, and nothing is lost or doubled where one batch ends."""
+    prefix = wh.new_topics(2)
+    wh.produce(wh.simulated_records(prefix, 600), compression="lz4")
+    for target in target_for(kind, tmp_path):
+        wh.load(prefix, target, "--batch-rows", "7", "--batch-bytes", "20000")
+        assert wh.assert_exactly_once(prefix, target) >= 600
+
+
 def test_typed_columns_and_data_json_match_the_event(
     topics: tuple[str, list[kafka.Record]], tmp_path: Path
 ) -> None:

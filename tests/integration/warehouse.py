@@ -65,9 +65,16 @@ def new_topics(partitions: int = 3, bootstrap: str = kafka.BOOTSTRAP) -> str:
     return prefix
 
 
-def produce(records: Iterable[Record], bootstrap: str = kafka.BOOTSTRAP) -> int:
+def produce(
+    records: Iterable[Record], bootstrap: str = kafka.BOOTSTRAP, compression: str = "none"
+) -> int:
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True}
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 20,
+            "enable.idempotence": True,
+            "compression.type": compression,
+        }
     )
     n = 0
     for r in records:
