@@ -142,11 +142,13 @@ class Loader:
             auto_offset_reset="earliest",
             group_instance_id=self.options.instance_id,
             # Larger fetches per partition mean fewer fetch requests and responses to
-            # decode: 512 KiB took 3-5 us less CPU per event than 256 KiB in replays (the
-            # broker less too); 1 MiB saved a little more but held 40 MB more (peak RSS
-            # 280-294 MB, over the 256 MB target).
+            # decode, but these limits count compressed bytes: 256 KiB of lz4 records (the
+            # ingress's default) hold as many records as about 1 MiB uncompressed. Replays
+            # of lz4 records into DuckDB peaked at 239-247 MB of RSS with 256 KiB and at
+            # 246-265 with 512 KiB (target 256), which was about 6 % faster (five of each,
+            # alternated). Uncompressed, 512 KiB took 3-5 us less CPU per event than 256.
             fetch_max_bytes=4 * 1024 * 1024,
-            max_partition_fetch_bytes=512 * 1024,
+            max_partition_fetch_bytes=256 * 1024,
             session_timeout_ms=10000,
             heartbeat_interval_ms=1000,
             # a topic created after start (the ingress makes them) is joined within this
