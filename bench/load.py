@@ -12,10 +12,12 @@ target:
 - live: the loader running at its defaults while records are produced at ``--rate`` for
   ``--seconds``; freshness (Kafka timestamp -> committed row) p50 / p99 from the
   loader's ``plug_loader_freshness_seconds`` histogram, interpolated within buckets;
-- peak RSS of the loader process (its ``VmHWM``, read while it runs).
+- peak RSS of the loader process (its ``VmHWM``, read while it runs);
+- the rows in the warehouse after each run, counted with a client of the bench's own.
 
 Records are what the ingress publishes for the simulator's bodies (one tenant per copy,
-so every event id is distinct), produced with librdkafka. Prints a Markdown table.
+so every event id is distinct), produced with librdkafka in lz4 as the ingress's default
+compresses them. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import duckdb
 import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -47,6 +50,7 @@ from pipeline.errors import Malformed
 from pipeline.metrics import samples
 from pipeline.record import Record
 from pipeline.simulate.generator import Generator
+from pipeline.warehouse.tables import LOADED_TABLES
 from pipeline.webhooks import all_topics
 
 PG_URL = os.environ.get("PLUG_PIPELINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:55432/plug")
@@ -110,8 +114,15 @@ def delete_topics(prefixes: list[str]) -> None:
 
 
 def producer() -> Producer:
+    # lz4, as the ingress writes by default (config.compression): the loader's fetches
+    # are then what it reads in production, decompression included
     return Producer(
-        {"bootstrap.servers": Where.bootstrap, "linger.ms": 5, "enable.idempotence": True}
+        {
+            "bootstrap.servers": Where.bootstrap,
+            "linger.ms": 5,
+            "enable.idempotence": True,
+            "compression.type": "lz4",
+        }
     )
 
 
@@ -196,6 +207,19 @@ def done(process: subprocess.Popen[bytes], block: bool = True) -> bool:
     return True
 
 
+def warehouse_rows(target: str) -> int:
+    """Rows in the tables the loader writes, counted by a client of the bench's own."""
+    sql = "SELECT " + " + ".join(f'(SELECT count(*) FROM "{t.name}")' for t in LOADED_TABLES)
+    if target.startswith("postgresql://"):
+        with psycopg.connect(target) as conn:
+            row = conn.execute(sql.encode()).fetchone()
+    else:
+        with duckdb.connect(target, read_only=True) as con:
+            row = con.execute(sql).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def replay(kind: str, target: str, n: int) -> Result:
     prefix = new_topics(6)
     p = producer()
@@ -226,7 +250,7 @@ def replay(kind: str, target: str, n: int) -> Result:
     first, last = moving[0], moving[-1]
     seconds = max(last[0] - first[0], 1e-9)
     events, rows = last[1] - first[1], last[2] - first[2]
-    return Result(kind, "replay", n, int(last[2]), seconds, events / seconds,
+    return Result(kind, "replay", n, warehouse_rows(target), seconds, events / seconds,
                   rows / seconds, wall, rss_mb=peak.mb)  # fmt: skip
 
 
@@ -263,7 +287,7 @@ def live(kind: str, target: str, rate: int, seconds: float) -> Result:
     peak.read()
     process.send_signal(signal.SIGTERM)
     done(process)
-    rows = int(total(figures, "plug_loader_rows_total"))
+    rows = warehouse_rows(target)
     return Result(kind, f"live {rate}/s", len(pool), rows, sent, len(pool) / sent, rows / sent,
                   sent, quantile(figures, 0.5), quantile(figures, 0.99), peak.mb)  # fmt: skip
 
@@ -363,8 +387,10 @@ def write_results(results: list[Result], args: argparse.Namespace, load: str) ->
             "",
             table(results),
             "",
-            "Events/s and rows/s over the committing part of the run (replay) or over the",
-            "producing time (live); freshness from the loader's histogram; RSS is its VmHWM.",
+            "Records in lz4, as the ingress writes them. Events/s and rows/s over the",
+            "committing part of the run (replay) or over the producing time (live); rows as",
+            "counted in the warehouse afterwards; freshness from the loader's histogram; RSS",
+            "is its VmHWM.",
             END,
         ]
     )
