@@ -7,7 +7,6 @@ one process write a file at a time, so one loader per file.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ _ARROW: dict[Kind, pa.DataType] = {
     "bytes": pa.binary(),
 }
 _JSON = pa.json_()
-_STAGING = "plug_staging"
+_STAGING = "plug_staging"  # also the name of the variable DuckDBTarget._insert sets
 MEMORY_MB = 40  # DuckDB's memory_limit: see DuckDBTarget.__init__
 CHECKPOINT_THRESHOLD = "64MB"
 # While the loader is behind (Batch.behind), a checkpoint every 256 MB of WAL:
@@ -186,15 +185,11 @@ class DuckDBTarget:
         if takes_window(table, "duckdb"):
             earliest = pc.min(staged.column("received_at")).as_py()
             params.append(window_start(earliest, self._window_ms))
-        self._con.register(_STAGING, staged)
-        try:
-            found = self._con.execute(sql, params or None).fetchall()
-        except duckdb.Error:
-            # the transaction is aborted: unregistering would fail too, and hide the cause
-            with contextlib.suppress(duckdb.Error):
-                self._con.unregister(_STAGING)
-            raise
-        self._con.unregister(_STAGING)
+        # DuckDB reads an Arrow table named in a query from the Python variable of that
+        # name (its replacement scan), no catalog entry made: registering and unregistering
+        # the table instead took 1.2 ms per statement, nine statements a batch.
+        plug_staging = staged  # noqa: F841 (read by DuckDB, by name)
+        found: list[tuple[Any, ...]] = self._con.execute(sql, params or None).fetchall()
         return found
 
     def _in_transaction(self, body: Any) -> Any:
