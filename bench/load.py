@@ -50,6 +50,7 @@ from pipeline.errors import Malformed
 from pipeline.metrics import samples
 from pipeline.record import Record
 from pipeline.simulate.generator import Generator
+from pipeline.warehouse.sql import q
 from pipeline.warehouse.tables import LOADED_TABLES
 from pipeline.webhooks import all_topics
 
@@ -209,7 +210,7 @@ def done(process: subprocess.Popen[bytes], block: bool = True) -> bool:
 
 def warehouse_rows(target: str) -> int:
     """Rows in the tables the loader writes, counted by a client of the bench's own."""
-    sql = "SELECT " + " + ".join(f'(SELECT count(*) FROM "{t.name}")' for t in LOADED_TABLES)
+    sql = "SELECT " + " + ".join(f"(SELECT count(*) FROM {q(t.name)})" for t in LOADED_TABLES)
     if target.startswith("postgresql://"):
         with psycopg.connect(target) as conn:
             row = conn.execute(sql.encode()).fetchone()

@@ -191,6 +191,12 @@ class Batch:
         self.staged = staged
         self.rows = {}
 
+    def per_record(self) -> tuple[float, float] | None:
+        """Rows and bytes per record so far; None while empty."""
+        if not self.records:
+            return None
+        return self.row_count / self.records, self.size / self.records
+
     def rows_per_table(self) -> dict[str, int]:
         if self.staged:
             return {table.name: len(staged) for table, staged in self.staged.items()}

@@ -275,11 +275,7 @@ class Loader:
         (in rows: an attendance is a row per message too, and in bytes). What a fetch
         brings beyond it is carried over, and held meanwhile."""
         batch = self.batch
-        if batch.records:
-            per_record = (batch.row_count / batch.records, batch.size / batch.records)
-        else:
-            per_record = self._per_record
-        rows, size = per_record
+        rows, size = batch.per_record() or self._per_record
         by_rows = (batch.limits.rows - batch.row_count) / max(rows, 1.0)
         by_bytes = (batch.limits.bytes - batch.size) / max(size, 1.0)
         return max(1, int(min(by_rows, by_bytes)) + 1)
@@ -366,7 +362,7 @@ class Loader:
         batch, self.batch = self.batch, Batch(limits)
         if not batch.records:
             return
-        self._per_record = (batch.row_count / batch.records, batch.size / batch.records)
+        self._per_record = batch.per_record() or self._per_record
         expected = {tp: self._expected(tp) for tp in batch.offsets}
         batch.behind = self._behind
         batch.close()
