@@ -52,6 +52,13 @@ _RETRY_MIN_S, _RETRY_MAX_S = 0.2, 5.0
 # is ready when a write commits, so the writer never waits for the decoding of a batch.
 # A third full batch waits (its partitions paused): memory stays a few batches.
 _QUEUED = 2
+# The most records one fetch hands over: aiokafka makes a record object of each, and
+# those of one fetch are alive together until they are rows (or carried, see _add); the
+# rest wait in aiokafka's buffer, still compressed. Asking for a batch's whole room at once
+# (about 2,900 of the bench's records), replays of 200,000 lz4 records into DuckDB peaked
+# at 242-256 MB of RSS (target 256); 500 at a time, at 233-237, events/s within the runs'
+# noise (alternated, four each).
+FETCH_RECORDS = 500
 
 
 @dataclass(frozen=True)
@@ -272,13 +279,14 @@ class Loader:
 
     def _room(self) -> int:
         """About how many more records the batch holds, were they like those before them
-        (in rows: an attendance is a row per message too, and in bytes). What a fetch
-        brings beyond it is carried over, and held meanwhile."""
+        (in rows: an attendance is a row per message too, and in bytes), at most
+        ``FETCH_RECORDS``. What a fetch brings beyond it is carried over, and held
+        meanwhile."""
         batch = self.batch
         rows, size = batch.per_record() or self._per_record
         by_rows = (batch.limits.rows - batch.row_count) / max(rows, 1.0)
         by_bytes = (batch.limits.bytes - batch.size) / max(size, 1.0)
-        return max(1, int(min(by_rows, by_bytes)) + 1)
+        return max(1, min(int(min(by_rows, by_bytes)) + 1, FETCH_RECORDS))
 
     def _take(
         self, consumer: AIOKafkaConsumer, generation: int, fetched: Fetched

@@ -15,7 +15,7 @@ from pipeline import config as configuration
 from pipeline import ingest
 from pipeline.warehouse.batch import Batch, Limits
 from pipeline.warehouse.duckdb import DuckDBTarget
-from pipeline.warehouse.loader import Fetched, Loader, Options
+from pipeline.warehouse.loader import FETCH_RECORDS, Fetched, Loader, Options
 from pipeline.warehouse.metrics import LoaderMetrics
 from pipeline.webhooks import Webhook
 
@@ -119,3 +119,10 @@ def test_a_fetch_asks_for_what_the_batch_has_room_for(loader: Loader) -> None:
     loader.batch = Batch(Limits(rows=10**9, bytes=int(size * 50)))
     loader._add([(RECEIVED, records(RECEIVED, 40, 20))])
     assert 30 <= loader._room() <= 31  # by bytes: about 30 records as large as these
+
+
+def test_a_fetch_asks_for_no_more_than_a_few_hundred_records(loader: Loader) -> None:
+    """However much room a batch has: the records of one fetch are alive together."""
+    loader.batch = Batch(Limits(rows=10**9, bytes=10**12))
+    loader._add([(RECEIVED, records(RECEIVED, 0, 10))])
+    assert loader._room() == FETCH_RECORDS
