@@ -56,6 +56,24 @@ def map_large_blocks() -> bool:
     return _mallopt(((_M_MMAP_THRESHOLD, LOADER_MMAP_THRESHOLD),))
 
 
+def arrow_from_malloc() -> bool:
+    """Arrow's buffers from the C library's malloc (Arrow's "system" pool) instead of the
+    mimalloc it bundles; False (nothing changed) when the operator chose a pool with
+    ``ARROW_DEFAULT_MEMORY_POOL``.
+
+    For the loader's DuckDB target, which builds each batch's columns in Arrow: mimalloc
+    keeps freed pages in per-thread heaps, while from malloc a batch's large columns are
+    unmapped when freed (``map_large_blocks``). 200,000-record replays into DuckDB peaked
+    at 219-223 MB of RSS instead of 229-236, at an events/s within the runs' noise
+    (bench/RESULTS.md)."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return False
+    import pyarrow  # here: only the DuckDB target uses Arrow; the ingress never imports it
+
+    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    return True
+
+
 def _mallopt(settings: tuple[tuple[int, int], ...]) -> bool:
     if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
         return False  # the operator's own choice

@@ -144,6 +144,8 @@ async def load(
     except WarehouseError as exc:
         print(f"plug-pipeline load: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if target.dialect == "duckdb":
+        heap.arrow_from_malloc()  # before the first batch's columns: see pipeline/heap.py
     loader = Loader(config, target, options, metrics)
     settle_gc()  # the modules, settings and target exist; the consumer is made by run()
     sys.setswitchinterval(_SWITCH_INTERVAL_S)

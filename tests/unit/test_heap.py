@@ -89,3 +89,36 @@ def test_the_loaders_large_blocks_are_given_back_when_freed() -> None:
     # small blocks that pin it, and stay resident; with the fixed one they are unmapped
     assert default < 20
     assert tuned > 70
+
+
+# Prints the Arrow pool's backend before and after, and whether the setting was applied.
+_ARROW = """
+import pyarrow
+import pipeline.heap
+before = pyarrow.default_memory_pool().backend_name
+applied = pipeline.heap.arrow_from_malloc()
+column = pyarrow.array(["x" * 1000] * 2000)  # allocated from the pool now in use
+print(before, applied, pyarrow.default_memory_pool().backend_name, column.nbytes > 0)
+"""
+
+
+def _arrow(env: dict[str, str]) -> list[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    return subprocess.run(
+        [sys.executable, "-c", _ARROW],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**environ, **env},
+    ).stdout.split()
+
+
+def test_the_loaders_arrow_columns_come_from_malloc() -> None:
+    before, applied, after, built = _arrow({})
+    assert before != "system"  # pyarrow's wheels default to a bundled allocator
+    assert (applied, after, built) == ("True", "system", "True")
+
+
+def test_an_operators_arrow_pool_wins() -> None:
+    before, applied, after, _ = _arrow({"ARROW_DEFAULT_MEMORY_POOL": "jemalloc"})
+    assert (applied, after) == ("False", before)
