@@ -16,7 +16,15 @@ from typing import Any, Protocol
 
 from pipeline.errors import WarehouseError
 from pipeline.warehouse import views
-from pipeline.warehouse.sql import TYPES, Dialect, create_table, q
+from pipeline.warehouse.sql import (
+    ID_NUMBER,
+    TYPES,
+    Dialect,
+    create_table,
+    id_number,
+    id_number_of,
+    q,
+)
 from pipeline.warehouse.tables import LOADED_TABLES, MIGRATIONS_TABLE, OFFSETS_TABLE, Table
 
 
@@ -57,9 +65,12 @@ def _rebuild(table: Table, dialect: Dialect) -> list[str]:
     over: what DuckDB needs to drop a primary key or change a column's compression, which
     it cannot alter in place. The views are recreated after every migration."""
     name, columns = q(table.name), ", ".join(q(c) for c in table.column_names)
+    into = values = columns
+    if id_number(table, dialect):  # computed again: the table may not have it yet
+        into, values = f"{columns}, {q(ID_NUMBER)}", f"{columns}, {id_number_of(q('event_id'))}"
     return [
         create_table(table, dialect, name="plug_rebuild"),
-        f"INSERT INTO plug_rebuild ({columns}) SELECT {columns} FROM {name}",
+        f"INSERT INTO plug_rebuild ({into}) SELECT {values} FROM {name}",
         f"DROP TABLE {name}",
         f"ALTER TABLE plug_rebuild RENAME TO {name}",
     ]
@@ -81,10 +92,29 @@ def _v3(dialect: Dialect) -> list[str]:
     return [s for t in LOADED_TABLES for s in _rebuild(t, dialect)]
 
 
+def _v4(dialect: Dialect) -> list[str]:
+    """DuckDB: each event id's number in its event table (see ``sql.ID_NUMBER``), for the
+    rows loaded before. Files that came through a rebuild above have it already."""
+    if dialect != "duckdb":
+        return []
+    number = q(ID_NUMBER)
+    return [
+        s
+        for t in LOADED_TABLES
+        if id_number(t, dialect)
+        for s in (
+            f"ALTER TABLE {q(t.name)} ADD COLUMN IF NOT EXISTS {number} UHUGEINT",
+            f"UPDATE {q(t.name)} SET {number} = {id_number_of(q('event_id'))} "
+            f"WHERE {number} IS NULL",
+        )
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the warehouse contract: event, child, dead-letter and bookkeeping tables", _v1),
     Migration(2, "DuckDB: keys kept by the loader's anti-join instead of in-memory indexes", _v2),
     Migration(3, "DuckDB: JSON columns compressed with zstd", _v3),
+    Migration(4, "DuckDB: event ids searched by a 128-bit number of each (MD5)", _v4),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -25,7 +25,7 @@ from pipeline.warehouse.batch import (
 )
 from pipeline.warehouse.duckdb import DuckDBTarget
 from pipeline.warehouse.rows import event_rows
-from pipeline.warehouse.sql import create_table, window_start
+from pipeline.warehouse.sql import ID_NUMBER, create_table, id_number, window_start
 from pipeline.warehouse.target import open_target, write_records
 from pipeline.webhooks import EventType, Webhook
 from tests.conftest import corpus_files
@@ -123,7 +123,7 @@ def test_catch_up_limits_grow_rows_and_bytes_and_keep_the_age() -> None:
 
 def test_duckdb_migrates_once_and_loads_the_corpus(tmp_path: Path) -> None:
     target = DuckDBTarget(str(tmp_path / "w.duckdb"))
-    assert target.migrate() == [1, 2, 3]
+    assert target.migrate() == [1, 2, 3, 4]
     assert target.migrate() == []  # versioned: the second start applies nothing
     records = corpus_records()
     batch = write_records(target, records)
@@ -158,7 +158,7 @@ def test_duckdb_version_1_loses_its_key_indexes_and_keeps_its_rows(tmp_path: Pat
     batch = write_records(target, records)
     assert target.query(KEYS) != []
 
-    assert target.migrate() == [2, 3]
+    assert target.migrate() == [2, 3, 4]
     assert target.query(KEYS) == []
     assert json_storage(target) == {"ZSTD"}  # version 3 kept the rows and compressed them
     write_records(target, records)
@@ -169,6 +169,34 @@ def test_duckdb_version_1_loses_its_key_indexes_and_keeps_its_rows(tmp_path: Pat
         assert count == written.get(table.name, 0), table.name
     [(views,)] = target.query("SELECT count(*) FROM kpi_daily")
     assert views > 0
+    target.close()
+
+
+def test_duckdb_version_3_gets_each_event_ids_number(tmp_path: Path) -> None:
+    """A file at version 3 has no ``event_id_number``: version 4 adds it to the event
+    tables and computes it for the rows there, which then drop their redeliveries."""
+    target = DuckDBTarget(str(tmp_path / "w.duckdb"))
+    target.migrate()
+    records = corpus_records()
+    batch = write_records(target, records)
+    numbered = [table.name for table in t.LOADED_TABLES if id_number(table, "duckdb")]
+    assert "message_status" in numbered  # keyed by (event_id, position), windowed too
+    for name in numbered:  # as version 3 left them
+        target.execute(f'ALTER TABLE "{name}" DROP COLUMN {ID_NUMBER}')
+    target.execute("DELETE FROM plug_schema_migrations WHERE version = 4")
+
+    assert target.migrate() == [4]
+    written = batch.rows_per_table()
+    assert written["message_status"] > 0
+    for name in numbered:
+        [(rows, right)] = target.query(
+            f"SELECT count(*), count(*) FILTER (WHERE {ID_NUMBER} = md5_number(event_id)) "
+            f'FROM "{name}"'
+        )
+        assert rows == right == written.get(name, 0), name
+    write_records(target, records)  # every record again: nothing added
+    for table in t.LOADED_TABLES:
+        assert count(target, table.name) == written.get(table.name, 0), table.name
     target.close()
 
 
