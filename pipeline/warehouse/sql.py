@@ -173,9 +173,9 @@ def window_start(earliest_ms: int | None, window_ms: int) -> int:
 def windowed(table: Table) -> bool:
     """Whether DuckDB's search for a batch's keys can be bounded in time: an event table
     (keyed by ``event_id``, or by it and a position as ``message_status``, with the
-    ingress's ``received_at``). Event ids are hashes, in
-    no order, so the anti-join otherwise reads every id of the table for every batch (about
-    40 ms per million rows, measured): the loader would slow down as the table grows. Rows
-    are appended in about ``received_at`` order, so DuckDB's per-row-group min/max of that
-    column skips everything older than the window without reading it."""
+    ingress's ``received_at``). Event ids are hashes, in no order, so the anti-join
+    otherwise reads every id of the table for every batch (about 40 ms per million rows,
+    measured): the loader would slow down as the table grows. Rows are appended in about
+    ``received_at`` order, so DuckDB's per-row-group min/max of that column skips everything
+    older than the window without reading it."""
     return table.key[0] == "event_id" and "received_at" in table.column_names

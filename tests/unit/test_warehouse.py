@@ -287,28 +287,37 @@ def test_duckdb_says_why_it_refused_a_batch(tmp_path: Path) -> None:
     target.close()
 
 
-def test_duckdb_drops_a_redelivery_within_its_window_and_keeps_one_after(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("webhook", "table"),
+    [(Webhook.RECEIVE_MESSAGE, "message_received"), (Webhook.MESSAGE_STATUS, "message_status")],
+)
+def test_duckdb_drops_a_redelivery_within_its_window_and_keeps_one_after(
+    tmp_path: Path, webhook: Webhook, table: str
+) -> None:
     """DuckDB looks for a batch's event ids back to ``dedup_hours`` before its earliest
     ``received_at`` (PostgreSQL's key has no window): a redelivery an hour later is
-    dropped, one later than the window is a second row, as documented."""
+    dropped, one later than the window is a second row, as documented. ``message_status``
+    (a row per message id, keyed by event_id and position) is searched the same way."""
     target = DuckDBTarget(str(tmp_path / "w.duckdb"), dedup_hours=24)
     target.migrate()
     hour, first = 3_600_000, 1_700_000_000_000
 
     def rows() -> int:
-        return count(target, "message_received")
+        return count(target, table)
 
-    write_records(target, [delivered("acme", first)])
+    write_records(target, [delivered("acme", first, webhook)])
+    per_event = rows()
+    assert per_event >= 1
     # other events after it, in later batches, as a live table has
     for n in range(3):
-        write_records(target, [delivered(f"t{n}", first + n * hour)])
-    assert rows() == 4
-    write_records(target, [delivered("acme", first + hour)])
-    write_records(target, [delivered("acme", first + 23 * hour)])
-    assert rows() == 4  # the same event_id within 24 h: dropped
-    write_records(target, [delivered("acme", first + 25 * hour)])
-    assert rows() == 5
-    [(ids,)] = target.query("SELECT count(DISTINCT event_id) FROM message_received")
+        write_records(target, [delivered(f"t{n}", first + n * hour, webhook)])
+    assert rows() == 4 * per_event
+    write_records(target, [delivered("acme", first + hour, webhook)])
+    write_records(target, [delivered("acme", first + 23 * hour, webhook)])
+    assert rows() == 4 * per_event  # the same event_id within 24 h: dropped
+    write_records(target, [delivered("acme", first + 25 * hour, webhook)])
+    assert rows() == 5 * per_event
+    [(ids,)] = target.query(f"SELECT count(DISTINCT event_id) FROM {table}")
     assert ids == 4
     target.close()
 
@@ -328,9 +337,8 @@ def test_a_batchs_window_reaches_back_from_its_earliest_event(tmp_path: Path) ->
     target.close()
 
 
-def delivered(tenant: str, received_at: int) -> Record:
-    """The corpus's received-message body, as the ingress publishes it for ``tenant``."""
-    webhook = Webhook.RECEIVE_MESSAGE
+def delivered(tenant: str, received_at: int, webhook: Webhook = Webhook.RECEIVE_MESSAGE) -> Record:
+    """The corpus's first body of ``webhook``, as the ingress publishes it for ``tenant``."""
     body = next(p for p in corpus_files() if p.parent.name == webhook.value).read_bytes()
     return ingest.ingest(webhook, tenant, body, received_at, PREFIX)
 
