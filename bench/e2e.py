@@ -1297,9 +1297,7 @@ def render(meta: dict[str, Any], rows: list[Row], notes: list[str],
         f"- Servers run alone on CPU {SERVER_CPU} (`taskset -c {SERVER_CPU}`); wrk and the "
         f"open-loop client on CPU {CLIENT_CPU}. Each (target, body) row starts a fresh server,",
         "  so its peak RSS is that row's. The broker is the run's own, started empty and deleted",
-        "  at the end; it is not pinned and shares both cores with everything else. Before the",
-        "  first row, webhooks go through the first Kafka-backed target for a while and are not",
-        "  counted (`warm_broker`): the broker's JIT takes its first minute of load.",
+        "  at the end; it is not pinned and shares both cores with everything else.",
         "- CPU us/req: utime + stime from `/proc/<pid>/stat` (clock ticks, "
         f"`SC_CLK_TCK` = {CLOCK_TICKS}),",
         "  summed over the server's process tree (every thread; `--workers` children too),",
