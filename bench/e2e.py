@@ -801,22 +801,6 @@ class Durations:
     max: float
     open: float
     profile: float
-    broker_warmup: float
-
-
-def warm_broker(
-    target: Target, body: str, body_file: Path, lua: Path, wrk: str, seconds: float, conns: int
-) -> None:
-    """Webhooks through ``target`` for ``seconds`` before the first row is measured, thrown
-    away. The broker's JIT compiles its hot paths over its first minute of load, on either
-    core: the first row measured after the broker's start read 96-129 CPU us per receive
-    webhook and 6,300-8,700/s, the same server a minute later 79-81 us and 11,800-11,900/s
-    (bench/RESULTS.md). Only the first row paid for it: the ingress's receive row, the one
-    the ratios are taken from."""
-    log(f"warming the broker up: {seconds:g} s of {body} webhooks through {target.name}")
-    with Server(target, OUT / "server-broker-warmup.log"):
-        url = f"http://127.0.0.1:{target.port}{target.path(body)}"
-        run_wrk(wrk, url, body_file, lua, seconds, conns)
 
 
 def measure(
@@ -1231,9 +1215,7 @@ def render(meta: dict[str, Any], rows: list[Row], notes: list[str],
         f"load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}",
         f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         f"- {m['kafka']} on {BOOTSTRAP}, not pinned; {m['wrk']}",
-        f"- mode: {meta['mode']}; the broker warmed up by "
-        f"{meta['durations']['broker_warmup']:g} s of webhooks before the first row "
-        f"(`warm_broker`); durations: warm-up {meta['durations']['warmup']:g} s, "
+        f"- mode: {meta['mode']}; durations: warm-up {meta['durations']['warmup']:g} s, "
         f"max {meta['durations']['max']:g} s, each open-loop step {meta['durations']['open']:g} s;"
         f" {meta['connections']} connections",
         f"- ingress settings: linger {linger} ms, compression {compression}",
@@ -1384,8 +1366,8 @@ def main(argv: list[str] | None = None) -> int:
         log("fewer than 2 CPUs: server and load generator will share a core")
     if shutil.which("taskset") is None:
         raise SystemExit("bench: taskset (util-linux) is needed")
-    d = (Durations(warmup=1, max=3, open=3, profile=4, broker_warmup=3) if args.quick
-         else Durations(warmup=3, max=10, open=10, profile=8, broker_warmup=30))  # fmt: skip
+    d = (Durations(warmup=1, max=3, open=3, profile=4) if args.quick
+         else Durations(warmup=3, max=10, open=10, profile=8))  # fmt: skip
     if args.duration:
         d.max = d.open = args.duration
 
@@ -1431,11 +1413,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _term)
     try:
         with Broker(keep=args.keep_kafka):
-            kafka_targets = [n for n in names if n in targets and targets[n].topic_prefix]
-            if kafka_targets:
-                first = targets[kafka_targets[0]]
-                warm_broker(first, bodies[0], body_files[bodies[0]], lua, wrk, d.broker_warmup,
-                            args.connections)  # fmt: skip
             for name in names:
                 if name not in targets:
                     continue  # ingress-workers without `serve --workers`: reported below
