@@ -127,9 +127,12 @@ def insert_if_absent(table: Table, source: str, dialect: Dialect) -> str:
 
     When ``takes_window``, the search for the batch's event ids reads only the table's rows
     received since the statement's one parameter, epoch milliseconds (``window_start``)."""
-    names = ", ".join(q(c.name) for c in table.columns)
-    values = ", ".join(_convert(c, dialect) for c in table.columns)
-    insert = f"INSERT INTO {q(table.name)} ({names}) SELECT {values} FROM "
+    names = [q(c.name) for c in table.columns]
+    values = [_convert(c, dialect) for c in table.columns]
+    if id_number(table, dialect):
+        names.append(q(ID_NUMBER))
+        values.append(id_number_of(q("event_id")))
+    insert = f"INSERT INTO {q(table.name)} ({', '.join(names)}) SELECT {', '.join(values)} FROM "
     if indexed(table, dialect):
         return insert + f"{source} ON CONFLICT DO NOTHING"
     if table.parent:
@@ -148,10 +151,6 @@ def insert_if_absent(table: Table, source: str, dialect: Dialect) -> str:
         )
         on = " AND ".join(
             [f"{id_number_of('s.' + event_id)} = t.{number}", *(f"s.{k} = t.{k}" for k in rest)]
-        )
-        insert = (
-            f"INSERT INTO {q(table.name)} ({names}, {number}) "
-            f"SELECT {values}, {id_number_of(event_id)} FROM "
         )
     return insert + f"(SELECT s.* FROM {source} AS s ANTI JOIN {present} AS t ON {on})"
 
