@@ -6,17 +6,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
-
 from pipeline.metrics import METRICS
+from pipeline.tallies import Tally
 from pipeline.webhooks import Webhook
 
 _PREFIX = "/webhooks/"
 _KNOWN = {w.value for w in Webhook}
-# (path, status) -> its labelled counter: labels() takes a lock and builds a key each call.
+# (path, status) -> its labelled counter: labels() checks and builds a key each call.
 # Bounded: only webhook paths are counted, an unknown name under the one "unknown" label
 # and so one entry per status, not per path.
-_COUNTERS: dict[tuple[str, int], Counter] = {}
+_COUNTERS: dict[tuple[str, int], Tally] = {}
 
 
 def webhook_label(path: str) -> str | None:
