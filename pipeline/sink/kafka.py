@@ -184,9 +184,12 @@ class KafkaSink:
                 # Appending can itself wait (full buffer, missing metadata): bound both steps.
                 for r in records:
                     try:
-                        deliveries.append(await self._append(producer, r))
+                        delivery = self._appended(producer, r)
+                        if delivery is None:
+                            delivery = await self._append(producer, r)
                     except KafkaError as exc:  # refused before it left: too large, closed...
-                        deliveries.append(_failed_future(exc))
+                        delivery = _failed_future(exc)
+                    deliveries.append(delivery)
                 # One after the other: a webhook's records are acknowledged by one response,
                 # so the later awaits find their futures done (cheaper than a gather).
                 for delivery in deliveries:
@@ -206,6 +209,31 @@ class KafkaSink:
             ) from exc
         return self._outcome(producer, records, outcomes, started)
 
+    def _appended(
+        self, producer: AIOKafkaProducer, record: Record
+    ) -> asyncio.Future[object] | None:
+        """The record added to the open batch of its partition, if there is room; else None.
+
+        What aiokafka's ``add_message`` does first, without its coroutine and the future it
+        makes through a lookup of the running loop (a getpid() system call on Python 3.11):
+        about 2 us a record. Only once the topic's partitions are known (see ``_append``).
+        """
+        partitions = self._partitions.get(record.topic)
+        new_future = self._new_future
+        if partitions is None or new_future is None or len(record.value) > self._direct_bytes:
+            return None
+        accumulator = producer._message_accumulator
+        if accumulator._exception is not None or accumulator._closed:
+            return None  # add_message raises it
+        tp = partitions[partition_for(record.key, len(partitions))]
+        open_batches = accumulator._batches.get(tp)
+        if not open_batches:
+            return None  # add_message opens one
+        future: asyncio.Future[object] | None = open_batches[-1].append(
+            record.key, record.value, None, _create_future=new_future, headers=record.headers
+        )
+        return future  # None when full: add_message waits for room
+
     async def _append(self, producer: AIOKafkaProducer, record: Record) -> asyncio.Future[object]:
         """The record into the producer's batch for its partition; its delivery future.
 
@@ -217,25 +245,13 @@ class KafkaSink:
         partitions = self._partitions.get(record.topic)
         if partitions is None or len(record.value) > self._direct_bytes:
             return await self._send(producer, record)
-        tp = partitions[partition_for(record.key, len(partitions))]
-        accumulator = producer._message_accumulator
-        open_batches = accumulator._batches.get(tp)
-        new_future = self._new_future
-        usable = accumulator._exception is None and not accumulator._closed
-        if open_batches and new_future is not None and usable:
-            # What ``add_message`` does first when the partition has a batch open, without
-            # its coroutine and the future it makes through a lookup of the running loop
-            # (a getpid() system call on Python 3.11): about 1 us a record.
-            future: asyncio.Future[object] | None = open_batches[-1].append(
-                record.key, record.value, None, _create_future=new_future, headers=record.headers
-            )
-            if future is not None:
-                return future
-        # No batch open or no room in it (add_message opens one or waits), or closing (raises).
-        future = await accumulator.add_message(
-            tp, record.key, record.value, self._append_timeout_s, headers=record.headers
+        future: asyncio.Future[object] = await producer._message_accumulator.add_message(
+            partitions[partition_for(record.key, len(partitions))],
+            record.key,
+            record.value,
+            self._append_timeout_s,
+            headers=record.headers,
         )
-        assert future is not None
         return future
 
     async def _send(self, producer: AIOKafkaProducer, record: Record) -> asyncio.Future[object]:
@@ -270,12 +286,12 @@ class KafkaSink:
         outcomes: list[object],
         started: float,
     ) -> Durability:
+        if not any(isinstance(o, BaseException) for o in outcomes):
+            self._acknowledged(records, started)
+            return "published"
         errors = [
             (r, o) for r, o in zip(records, outcomes, strict=True) if isinstance(o, BaseException)
         ]
-        if not errors:
-            self._acknowledged(records, started)
-            return "published"
         by_kind: dict[str, BaseException] = {}
         for _, error in errors:
             by_kind.setdefault(classify(error), error)
