@@ -104,7 +104,7 @@ class KafkaSink:
         self._published: dict[str, Tally] = {}
         # topic -> its partitions, from the current producer's metadata
         self._partitions: dict[str, list[TopicPartition]] = {}
-        # the producer's loop's create_future, once one is connected (see ``_append``)
+        # the producer's loop's create_future, once one is connected (see ``_appended``)
         self._new_future: Callable[[], asyncio.Future[object]] | None = None
         settings = producer_settings(config)
         # Records up to this size cannot pass the request limit with their key and headers.
