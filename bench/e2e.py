@@ -540,6 +540,12 @@ def cpu_seconds(pid: int) -> float:
     return ticks / CLOCK_TICKS
 
 
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave to others, summed over this machine's CPUs (``steal``)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / CLOCK_TICKS if len(fields) > 8 else 0.0
+
+
 def vm_hwm_kb(pid: int) -> int:
     """Peak RSS (VmHWM) of ``pid`` and its descendants, summed (workers are processes)."""
     total = 0
@@ -558,6 +564,10 @@ class Broker:
         self.keep = keep
         self.env = dict(os.environ, KL_RUN=str(KL_RUN))
         self.started = False
+        self.pids: list[int] = []  # its JVMs, once started
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
 
     def _script(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -574,6 +584,7 @@ class Broker:
             self._script("single", str(BROKER_PORT))
         except subprocess.CalledProcessError as exc:
             raise SystemExit(f"bench: the broker did not start:\n{exc.stdout}{exc.stderr}") from exc
+        self.pids = [int(f.read_text()) for f in sorted(KL_RUN.glob("node*/pid"))]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -790,6 +801,10 @@ class Row:
     notes: list[str] = field(default_factory=list)
     skipped: str = ""
     load_1m: float = 0.0  # the machine's load average when the row started
+    # Over the max run: the broker's CPU (in cores: CPU seconds per second), and the share
+    # of the machine's CPU time the hypervisor gave to others (steal).
+    broker_cores: float | None = None
+    steal: float | None = None
 
     def at(self, fraction: float) -> dict[str, Any] | None:
         return next((o for o in self.open_loop if o["fraction"] == fraction), None)
@@ -805,7 +820,7 @@ class Durations:
 
 def measure(
     target: Target, body: str, body_file: Path, lua: Path, wrk: str, d: Durations,
-    conns: int, profile: bool,
+    conns: int, profile: bool, broker: Broker,
 ) -> Row:  # fmt: skip
     size = body_file.stat().st_size
     row = Row(target.name, target.label, body, size, load_1m=os.getloadavg()[0])
@@ -829,8 +844,13 @@ def measure(
         acked += warm.ok_2xx
         log(f"  max: wrk -t1 -c{conns} -d{d.max:g}s")
         cpu_before = cpu_seconds(server.pid)
+        broker_before, steal_before = broker.cpu_seconds(), steal_seconds()
+        started = time.monotonic()
         res = run_wrk(wrk, url, body_file, lua, d.max, conns)
         cpu_after = cpu_seconds(server.pid)
+        elapsed = time.monotonic() - started
+        row.broker_cores = (broker.cpu_seconds() - broker_before) / elapsed if broker.pids else None
+        row.steal = (steal_seconds() - steal_before) / (elapsed * (os.cpu_count() or 1))
         acked += res.ok_2xx
         row.max_rps = res.rps
         if res.requests and cpu_after > cpu_before:
@@ -843,7 +863,8 @@ def measure(
         log(
             f"  max {res.rps:,.0f}/s, {fmt_us(row.cpu_us_per_req)} CPU us/req "
             f"({fmt_s(row.max_cpu_s)} CPU s / {res.requests:,} requests), "
-            f"non-2xx {res.non_2xx}, socket errors {res.socket_errors}"
+            f"non-2xx {res.non_2xx}, socket errors {res.socket_errors}; broker "
+            f"{fmt_s(row.broker_cores)} cores, steal {fmt_pct(row.steal)}"
         )
         for fraction in FRACTIONS:
             rate = max(1.0, res.rps * fraction)
@@ -1066,6 +1087,10 @@ def fmt_s(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+def fmt_pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
 def per_cpu_second(us_per_req: float) -> float:
     """Webhooks one CPU-second serves at ``us_per_req`` CPU microseconds each."""
     return 1e6 / us_per_req
@@ -1073,11 +1098,11 @@ def per_cpu_second(us_per_req: float) -> float:
 
 def table(rows: list[Row]) -> list[str]:
     head = ["target", "body", "max/s", "CPU us/req", "err", "p50/p99 @25%", "p50/p99 @50%",
-            "p50/p99 @75%", "RSS MB", "load", "ok"]  # fmt: skip
+            "p50/p99 @75%", "RSS MB", "load", "broker", "steal", "ok"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         if r.skipped:
-            lines.append(f"| {r.target} | {r.body} | skipped: {r.skipped} |" + " |" * 8)
+            lines.append(f"| {r.target} | {r.body} | skipped: {r.skipped} |" + " |" * 10)
             continue
         cells = [r.target, f"{r.body} ({r.body_bytes} B)", f"{r.max_rps:,.0f}",
                  fmt_us(r.cpu_us_per_req)]  # fmt: skip
@@ -1093,6 +1118,8 @@ def table(rows: list[Row]) -> list[str]:
             cells.append(f"{fmt_ms(o.get('p50_ms'))} / {fmt_ms(o.get('p99_ms'))}{mark}")
         cells.append(f"{r.rss_peak_mb:.0f}")
         cells.append(f"{r.load_1m:.1f}")
+        cells.append(fmt_s(r.broker_cores))
+        cells.append(fmt_pct(r.steal))
         cells.append("FLAGGED" if r.flags else "ok")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -1229,7 +1256,10 @@ def render(meta: dict[str, Any], rows: list[Row], notes: list[str],
         "that target's own max. `*`: the load client could not keep the schedule (see flags).",
         "`err`: non-2xx answers plus socket errors over all runs of the row. `RSS MB`: VmHWM",
         "(summed over the server's processes). `load`: the machine's 1-minute load average",
-        "when the row started (above ~2 on 2 cores, other work was competing).",
+        "when the row started (above ~2 on 2 cores, other work was competing). `broker`: the",
+        "broker's CPU over the max run, in cores (it shares both cores with the server and the",
+        "load generator); `steal`: the share of the machine's CPU time the hypervisor gave to",
+        "other guests over that run (a row with more than a few % ran on a slower machine).",
         "",
         *table(rows),
         "",
@@ -1412,7 +1442,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _term)
     try:
-        with Broker(keep=args.keep_kafka):
+        with Broker(keep=args.keep_kafka) as broker:
             for name in names:
                 if name not in targets:
                     continue  # ingress-workers without `serve --workers`: reported below
@@ -1420,7 +1450,7 @@ def main(argv: list[str] | None = None) -> int:
                     prof = args.profile and name == "ingress" and body == bodies[0]
                     try:
                         row = measure(targets[name], body, body_files[body], lua, wrk, d,
-                                      args.connections, prof)  # fmt: skip
+                                      args.connections, prof, broker)  # fmt: skip
                     except RuntimeError as exc:
                         log(f"{name}/{body}: {exc}")
                         row = Row(name, targets[name].label, body, 0, skipped=str(exc))
