@@ -18,7 +18,7 @@ export PLUG_PIPELINE_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/p
 
 .PHONY: install run serve test unit integration lint typecheck schemas kafka-up kafka-down \
         kafka-clean chromium pg-up pg-down pg-clean run-load bench-decode bench-compression \
-        bench-handler bench-consume bench bench-load clean asyncapi-check fuzz audit
+        bench-handler bench-sink bench-consume bench bench-load clean asyncapi-check fuzz audit
 
 install: $(STAMP)
 
@@ -117,6 +117,11 @@ bench-compression: install
 # e.g. make bench-handler BENCH_ARGS="--compare main --rounds 5".
 bench-handler: install
 	$(BIN)/python bench/handler.py $(BENCH_ARGS)
+
+# The Kafka sink's own CPU per webhook on the local broker, no HTTP;
+# e.g. make bench-sink BENCH_ARGS="--compare main --rounds 6".
+bench-sink: install kafka-up
+	$(BIN)/python -m bench.sink --bootstrap $(KAFKA_BOOTSTRAP_SERVERS) $(BENCH_ARGS)
 
 # End to end against the bench's own Kafka on 127.0.0.1:19092 (not part of `make test`);
 # e.g. make bench BENCH_ARGS=--quick, or BENCH_ARGS="--profile --workers 2".

@@ -887,7 +887,10 @@ def measure(
         for fraction in FRACTIONS:
             rate = max(1.0, res.rps * fraction)
             log(f"  open loop at {fraction:.0%} of max: {rate:,.0f}/s for {d.open:g} s")
+            steal_before, started = steal_seconds(), time.monotonic()
             ol = run_openloop(target, body, body_file, rate, d.open, conns)
+            elapsed = time.monotonic() - started
+            ol["steal"] = (steal_seconds() - steal_before) / (elapsed * (os.cpu_count() or 1))
             ol["fraction"] = fraction
             row.open_loop.append(ol)
             acked += ol.get("ok_2xx", 0)
@@ -1145,7 +1148,7 @@ def table(rows: list[Row]) -> list[str]:
 
 def detail_table(rows: list[Row]) -> list[str]:
     head = ["target", "body", "load", "rate/s", "p50", "p90", "p99", "p99.9", "max",
-            "server p50/p99", "client lag p99", "client CPU", "answers"]  # fmt: skip
+            "server p50/p99", "client lag p99", "client CPU", "steal", "answers"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         for o in r.open_loop:
@@ -1156,7 +1159,7 @@ def detail_table(rows: list[Row]) -> list[str]:
                 *(fmt_ms(o.get(k)) for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")),
                 f"{fmt_ms(o.get('service_p50_ms'))} / {fmt_ms(o.get('service_p99_ms'))}",
                 fmt_ms(o.get("lag_p99_ms")), f"{o.get('client_cpu', 0):.0%}",
-                (codes + (" errors " + errs if errs else "")) or "-",
+                fmt_pct(o.get("steal")), (codes + (" errors " + errs if errs else "")) or "-",
             ]) + " |")  # fmt: skip
     return lines
 
@@ -1284,7 +1287,8 @@ def render(meta: dict[str, Any], rows: list[Row], notes: list[str],
         *table(rows),
         "",
         "Open-loop steps in detail (ms; `server` runs from the request's actual write, so",
-        "`p99` minus `server p99` is roughly what queueing and a late client added):",
+        "`p99` minus `server p99` is roughly what queueing and a late client added; `steal`",
+        "as above, over the step):",
         "",
         *detail_table(rows),
         "",

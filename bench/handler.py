@@ -34,13 +34,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 # Imported from the tree under test: its server process runs with PYTHONPATH set to it.
+from bench.trees import worktree
 from pipeline.record import Record
 from pipeline.sink.base import Durability
 from pipeline.sink.memory import MemorySink
@@ -269,22 +269,6 @@ class Server:
             self.proc.kill()
 
 
-@contextlib.contextmanager
-def _worktree(rev: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="bench-handler-") as tmp:
-        path = Path(tmp) / "tree"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(path), rev],
-            check=True,
-        )
-        try:
-            yield path
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=True
-            )
-
-
 def _bodies() -> dict[str, bytes]:
     from pipeline.simulate.generator import Generator
 
@@ -411,7 +395,8 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         targets: dict[str, Path] = {"ingress": ROOT}
         if args.compare:
-            targets[f"ingress@{args.compare}"] = stack.enter_context(_worktree(args.compare))
+            tree = stack.enter_context(worktree(args.compare, "bench-handler-"))
+            targets[f"ingress@{args.compare}"] = tree
         targets["bare-app"] = ROOT
         targets["bare-server"] = ROOT
         targets["guarded-stub"] = ROOT
