@@ -3,7 +3,10 @@
 What a webhook costs between "the records are built" and "Kafka acknowledged them",
 without HTTP: ``KafkaSink.publish`` of a receive-message webhook's two records (its event
 and its raw copy, as the ingress builds them) from 64 tasks at once, as fast as the broker
-takes them, with the ingress's producer settings (``acks=all``, idempotent, lz4). Each
+takes them, with the ingress's producer settings (``acks=all``, idempotent, lz4). The
+webhooks are of 512 conversations, so their keys spread over the topics' partitions as a
+centre's do; ``--conversations 1`` puts each topic's records on one partition, as ``make
+bench``'s single body does (the largest batches, the least CPU a record). Each
 tree runs in a process of its own on CPU 0 (``taskset``, PYTHONPATH set to the tree) that
 reports its own CPU time (``time.process_time()``: every thread, aiokafka's I/O included)
 per webhook over a window, after a warm-up. With ``--compare REV`` that revision is
@@ -28,11 +31,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = 64
-DISTINCT = 512  # webhooks of as many conversations, sent round and round
 PREFIX = "bench-sink."
 
 
-async def _publish(bootstrap: str, webhooks: int, warmup: int) -> dict[str, float]:
+async def _publish(
+    bootstrap: str, webhooks: int, warmup: int, conversations: int
+) -> dict[str, float]:
     # The tree under test: PYTHONPATH puts it first.
     from pipeline import config as settings
     from pipeline import ingest
@@ -47,7 +51,8 @@ async def _publish(bootstrap: str, webhooks: int, warmup: int) -> dict[str, floa
     hook = Webhook.RECEIVE_MESSAGE
     received_at = int(time.time() * 1000)
     pairs = []
-    for _ in range(DISTINCT):
+    # one webhook of each conversation (one key each), sent round and round
+    for _ in range(conversations):
         body = gen.receive_message_body(size_hint=1024)
         event = ingest.ingest(hook, "acme", body, received_at, PREFIX)
         pairs.append((event, ingest.raw(hook, "acme", body, received_at, PREFIX, event)))
@@ -59,7 +64,7 @@ async def _publish(bootstrap: str, webhooks: int, warmup: int) -> dict[str, floa
     async def publisher(count: int) -> None:
         nonlocal sent
         while sent < count:
-            pair = pairs[sent % DISTINCT]
+            pair = pairs[sent % len(pairs)]
             sent += 1
             if await sink.publish(pair) != "published":
                 raise RuntimeError("a webhook was not published")
@@ -79,7 +84,7 @@ def _run(source: Path, args: argparse.Namespace) -> dict[str, float]:
     command = [
         "taskset", "-c", "0", sys.executable, str(Path(__file__).resolve()), "--child",
         "--bootstrap", args.bootstrap, "--webhooks", str(args.webhooks),
-        "--warmup", str(args.warmup),
+        "--warmup", str(args.warmup), "--conversations", str(args.conversations),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{ROOT}"}
     done = subprocess.run(command, env=env, cwd=source, capture_output=True, text=True)
@@ -96,12 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--webhooks", type=int, default=100_000, help="per run, measured")
     parser.add_argument("--warmup", type=int, default=20_000, help="per run, before measuring")
+    parser.add_argument("--conversations", type=int, default=512,
+                        help="distinct keys (1: every record of a topic on one partition, "
+                             "as in make bench)")  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.bootstrap:
         parser.error("no broker: --bootstrap or KAFKA_BOOTSTRAP_SERVERS (make kafka-up)")
     if args.child:
-        figures = asyncio.run(_publish(args.bootstrap, args.webhooks, args.warmup))
+        figures = asyncio.run(
+            _publish(args.bootstrap, args.webhooks, args.warmup, args.conversations)
+        )
         print(json.dumps(figures))
         return 0
 
@@ -124,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
     print(
         f"\nKafkaSink.publish, CPU us per webhook (two records), median of {args.rounds} rounds"
-        f" ({args.webhooks:,} webhooks a run, {TASKS} tasks, broker {args.bootstrap}):\n"
+        f" ({args.webhooks:,} webhooks a run, {TASKS} tasks, {args.conversations} conversations,"
+        f" broker {args.bootstrap}):\n"
     )
     print("| tree | CPU us/webhook | min | max | webhooks/s (median) |")
     print("|---|---:|---:|---:|---:|")
