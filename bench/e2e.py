@@ -546,6 +546,13 @@ def steal_seconds() -> float:
     return int(fields[8]) / CLOCK_TICKS if len(fields) > 8 else 0.0
 
 
+def stolen_since(steal_before: float, started: float) -> float:
+    """The share of the machine's CPU time stolen since ``steal_seconds()`` read
+    ``steal_before`` at ``time.monotonic()`` ``started``."""
+    elapsed = time.monotonic() - started
+    return (steal_seconds() - steal_before) / (elapsed * (os.cpu_count() or 1))
+
+
 def vm_hwm_kb(pid: int) -> int:
     """Peak RSS (VmHWM) of ``pid`` and its descendants, summed (workers are processes)."""
     total = 0
@@ -868,7 +875,7 @@ def measure(
         cpu_after = cpu_seconds(server.pid)
         elapsed = time.monotonic() - started
         row.broker_cores = (broker.cpu_seconds() - broker_before) / elapsed if broker.pids else None
-        row.steal = (steal_seconds() - steal_before) / (elapsed * (os.cpu_count() or 1))
+        row.steal = stolen_since(steal_before, started)
         acked += res.ok_2xx
         row.max_rps = res.rps
         if res.requests and cpu_after > cpu_before:
@@ -889,8 +896,7 @@ def measure(
             log(f"  open loop at {fraction:.0%} of max: {rate:,.0f}/s for {d.open:g} s")
             steal_before, started = steal_seconds(), time.monotonic()
             ol = run_openloop(target, body, body_file, rate, d.open, conns)
-            elapsed = time.monotonic() - started
-            ol["steal"] = (steal_seconds() - steal_before) / (elapsed * (os.cpu_count() or 1))
+            ol["steal"] = stolen_since(steal_before, started)
             ol["fraction"] = fraction
             row.open_loop.append(ol)
             acked += ol.get("ok_2xx", 0)

@@ -184,9 +184,10 @@ class KafkaSink:
                 # Appending can itself wait (full buffer, missing metadata): bound both steps.
                 for r in records:
                     try:
-                        delivery = self._appended(producer, r)
+                        tp = self._direct_partition(r)
+                        delivery = None if tp is None else self._appended(producer, tp, r)
                         if delivery is None:
-                            delivery = await self._append(producer, r)
+                            delivery = await self._append(producer, tp, r)
                     except KafkaError as exc:  # refused before it left: too large, closed...
                         delivery = _failed_future(exc)
                     deliveries.append(delivery)
@@ -209,23 +210,27 @@ class KafkaSink:
             ) from exc
         return self._outcome(producer, records, outcomes, started)
 
+    def _direct_partition(self, record: Record) -> TopicPartition | None:
+        """The record's partition, once its topic's partitions are known and the record is
+        well under the request limit; None: aiokafka's ``send`` does it all (``_send``)."""
+        partitions = self._partitions.get(record.topic)
+        if partitions is None or len(record.value) > self._direct_bytes:
+            return None
+        return partitions[partition_for(record.key, len(partitions))]
+
     def _appended(
-        self, producer: AIOKafkaProducer, record: Record
+        self, producer: AIOKafkaProducer, tp: TopicPartition, record: Record
     ) -> asyncio.Future[object] | None:
-        """The record added to the open batch of its partition, if there is room; else None.
+        """The record added to the open batch of ``tp``, if there is room; else None.
 
         What aiokafka's ``add_message`` does first, without its coroutine and the future it
         makes through a lookup of the running loop (a getpid() system call on Python 3.11):
-        about 2 us a record. Only once the topic's partitions are known (see ``_append``).
+        about 2 us a record.
         """
-        partitions = self._partitions.get(record.topic)
         new_future = self._new_future
-        if partitions is None or new_future is None or len(record.value) > self._direct_bytes:
-            return None
         accumulator = producer._message_accumulator
-        if accumulator._exception is not None or accumulator._closed:
+        if new_future is None or accumulator._exception is not None or accumulator._closed:
             return None  # add_message raises it
-        tp = partitions[partition_for(record.key, len(partitions))]
         open_batches = accumulator._batches.get(tp)
         if not open_batches:
             return None  # add_message opens one
@@ -234,23 +239,20 @@ class KafkaSink:
         )
         return future  # None when full: add_message waits for room
 
-    async def _append(self, producer: AIOKafkaProducer, record: Record) -> asyncio.Future[object]:
-        """The record into the producer's batch for its partition; its delivery future.
+    async def _append(
+        self, producer: AIOKafkaProducer, tp: TopicPartition | None, record: Record
+    ) -> asyncio.Future[object]:
+        """The record into the producer's batch for ``tp``; its delivery future.
 
-        Once a topic's partitions are known, straight into aiokafka's accumulator: its
+        With a partition (``_direct_partition``), straight into aiokafka's accumulator: its
         ``send`` would look the partition set up twice (copying it each time), check the
         partition we chose, and estimate the size we bound here (about 8 us a record).
-        Before that, and for a record near the request limit, ``send`` does it all.
+        Without one (partitions not known yet, a record near the request limit), ``send``.
         """
-        partitions = self._partitions.get(record.topic)
-        if partitions is None or len(record.value) > self._direct_bytes:
+        if tp is None:
             return await self._send(producer, record)
         future: asyncio.Future[object] = await producer._message_accumulator.add_message(
-            partitions[partition_for(record.key, len(partitions))],
-            record.key,
-            record.value,
-            self._append_timeout_s,
-            headers=record.headers,
+            tp, record.key, record.value, self._append_timeout_s, headers=record.headers
         )
         return future
 
