@@ -56,6 +56,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import wakeup
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
@@ -1247,6 +1252,11 @@ def ratios(rows: list[Row]) -> list[str]:
     return lines
 
 
+def round_trips(measured: dict[str, tuple[float, float]]) -> str:
+    shown = {"idle": "as the machine idles", "held": "with the hold"}
+    return "; ".join(f"{p50:.3f} / {p99:.3f} ms {shown[k]}" for k, (p50, p99) in measured.items())
+
+
 def render(meta: dict[str, Any], rows: list[Row], notes: list[str],
            profile: dict[str, Any] | None) -> str:  # fmt: skip
     m = meta["machine"]
@@ -1275,6 +1285,8 @@ def render(meta: dict[str, Any], rows: list[Row], notes: list[str],
         f"max {meta['durations']['max']:g} s, each open-loop step {meta['durations']['open']:g} s;"
         f" {meta['connections']} connections",
         f"- ingress settings: linger {linger} ms, compression {compression}",
+        f"- CPU idle: {meta.get('cpu_idle', '-')}; a one-byte round trip between CPU 0 and "
+        f"CPU 1 (`bench/wakeup.py`), p50 / p99: {round_trips(meta['round_trip_ms'])}",
         "",
         "## Results",
         "",
@@ -1414,6 +1426,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true",
                    help="py-spy the ingress under load (receive body) into bench/out/")  # fmt: skip
     p.add_argument("--keep-kafka", action="store_true", help="stop the broker but keep its data")
+    p.add_argument("--cpu-latency", default="0", metavar="US|off",
+                   help="hold /dev/cpu_dma_latency at US microseconds for the run (default 0: "
+                        "idle CPUs poll, see bench/wakeup.py); off: the machine's own idle "
+                        "states")  # fmt: skip
     p.add_argument("--strict", action="store_true", help="exit 3 when a run had errors")
     args = p.parse_args(argv)
 
@@ -1430,6 +1446,9 @@ def main(argv: list[str] | None = None) -> int:
          else Durations(warmup=3, max=10, open=10, profile=8, broker_warmup=60))  # fmt: skip
     if args.duration:
         d.max = d.open = args.duration
+    if args.cpu_latency != "off" and not args.cpu_latency.isdigit():
+        p.error(f"--cpu-latency: microseconds or off, not {args.cpu_latency!r}")
+    hold = None if args.cpu_latency == "off" else int(args.cpu_latency)
 
     OUT.mkdir(parents=True, exist_ok=True)
     wrk = ensure_wrk()
@@ -1471,8 +1490,13 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _term)
+    # The CPUs' wake-up is measured as the machine has it, then with the run's hold.
+    meta["round_trip_ms"] = {"idle": wakeup.round_trip_ms()}
     try:
-        with Broker(keep=args.keep_kafka) as broker:
+        with wakeup.cpu_latency(hold) as idle, Broker(keep=args.keep_kafka) as broker:
+            meta["cpu_idle"] = idle
+            if hold is not None:
+                meta["round_trip_ms"]["held"] = wakeup.round_trip_ms()
             kafka_targets = [n for n in names if n in targets and targets[n].topic_prefix]
             if kafka_targets:
                 first = targets[kafka_targets[0]]
