@@ -4,9 +4,10 @@ Every webhook crosses several sleeping threads before its answer: the load gener
 server's loop, the broker's network and request threads, then back. On a virtual machine
 whose idle vCPUs halt (``cpuidle`` driver ``haltpoll`` with ``guest_halt_poll_ns=0``, as
 on the Firecracker hosts this bench has run on), each wake-up is a trip through the
-hypervisor: a loopback round trip between two idle CPUs measured p50 0.19 ms, p99 2.1 ms,
-and a librdkafka producer alone against the local broker (5,000 records/s, nothing else
-running) p99 6.5-21 ms. That is the machine's tail, and it lands in every target's p99.
+hypervisor: a one-byte round trip between two idle CPUs measured p50 0.09-0.14 ms, p99
+0.3-2.1 ms (0.008-0.016 and 0.04-0.5 ms with the hold below), and a librdkafka producer
+alone against the local broker (5,000 records/s, nothing else running) p99 6.5-21 ms (5.1-5.8
+with it). That is the machine's tail, and it lands in every target's p99.
 
 ``/dev/cpu_dma_latency`` is the kernel's PM QoS knob for it (what tuned's
 ``latency-performance`` profile holds): while a process keeps it open with a value of 0,
