@@ -1494,8 +1494,8 @@ def main(argv: list[str] | None = None) -> int:
     meta["round_trip_ms"] = {"idle": wakeup.round_trip_ms()}
     try:
         with wakeup.cpu_latency(hold) as idle, Broker(keep=args.keep_kafka) as broker:
-            meta["cpu_idle"] = idle
-            if hold is not None:
+            meta["cpu_idle"] = idle.described
+            if idle.held:
                 meta["round_trip_ms"]["held"] = wakeup.round_trip_ms()
             kafka_targets = [n for n in names if n in targets and targets[n].topic_prefix]
             if kafka_targets:

@@ -24,6 +24,7 @@ import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 QOS = Path("/dev/cpu_dma_latency")
 CPUIDLE = Path("/sys/devices/system/cpu/cpuidle")
@@ -42,30 +43,39 @@ def idle_states() -> str:
     return f"{driver}: {', '.join(names) or 'no states'}"
 
 
+class Idling(NamedTuple):
+    held: bool  # whether the PM QoS request is in force
+    described: str  # for the report
+
+
 @contextlib.contextmanager
-def cpu_latency(us: int | None) -> Iterator[str]:
+def cpu_latency(us: int | None) -> Iterator[Idling]:
     """Hold ``/dev/cpu_dma_latency`` at ``us`` microseconds for the block (``None``: leave
-    the machine as it is); yields how the run's CPUs idle, for the report."""
+    the machine as it is); yields whether it is held and how the CPUs idle."""
     states = idle_states()
     if us is None:
-        yield f"the machine's own idle states ({states})"
+        yield Idling(False, f"the machine's own idle states ({states})")
         return
+    fd = -1
     try:
         fd = os.open(QOS, os.O_WRONLY)
+        os.write(fd, struct.pack("i", us))
     except OSError as exc:  # not root, or no PM QoS device (a container, another OS)
-        yield f"the machine's own idle states ({states}); {QOS} not held: {exc.strerror}"
+        if fd >= 0:
+            os.close(fd)
+        yield Idling(False, f"the machine's own idle states ({states}); {QOS} not held: {exc}")
         return
     try:
-        os.write(fd, struct.pack("i", us))
-        yield f"{QOS} held at {us} us for the run (idle CPUs poll; driver {states})"
+        yield Idling(True, f"{QOS} held at {us} us for the run (driver {states})")
     finally:
-        os.close(fd)
+        os.close(fd)  # ends the request
 
 
-def round_trip_ms(cpus: tuple[int, int] = (0, 1), rate: float = 1000.0,
-                  seconds: float = 1.0) -> tuple[float, float]:  # fmt: skip
-    """p50 and p99 (ms) of a one-byte round trip over pipes between a process on each of
-    ``cpus``, paced at ``rate``/s so that the far side sleeps between bytes."""
+def round_trip_ms(rate: float = 1000.0, seconds: float = 1.0) -> tuple[float, float]:
+    """p50 and p99 (ms) of a one-byte round trip over pipes between a process on CPU 0 and
+    one on CPU 1 (both on CPU 0 on a single CPU), paced at ``rate``/s so that the far side
+    sleeps between bytes."""
+    cpus = (0, 1 if (os.cpu_count() or 1) > 1 else 0)
     child_reads, parent_writes = os.pipe()
     parent_reads, child_writes = os.pipe()
     pid = os.fork()
