@@ -1409,6 +1409,15 @@ def kept_sections(path: Path) -> str:
     return "" if at < 0 else "\n" + text[at:]
 
 
+def cpu_latency_arg(value: str) -> int | None:
+    """``--cpu-latency``: microseconds to hold, or None for ``off``."""
+    if value == "off":
+        return None
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"microseconds or off, not {value!r}")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_openloop"]:
@@ -1426,7 +1435,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true",
                    help="py-spy the ingress under load (receive body) into bench/out/")  # fmt: skip
     p.add_argument("--keep-kafka", action="store_true", help="stop the broker but keep its data")
-    p.add_argument("--cpu-latency", default="0", metavar="US|off",
+    p.add_argument("--cpu-latency", type=cpu_latency_arg, default=0, metavar="US|off",
                    help="hold /dev/cpu_dma_latency at US microseconds for the run (default 0: "
                         "idle CPUs poll, see bench/wakeup.py); off: the machine's own idle "
                         "states")  # fmt: skip
@@ -1446,9 +1455,6 @@ def main(argv: list[str] | None = None) -> int:
          else Durations(warmup=3, max=10, open=10, profile=8, broker_warmup=60))  # fmt: skip
     if args.duration:
         d.max = d.open = args.duration
-    if args.cpu_latency != "off" and not args.cpu_latency.isdigit():
-        p.error(f"--cpu-latency: microseconds or off, not {args.cpu_latency!r}")
-    hold = None if args.cpu_latency == "off" else int(args.cpu_latency)
 
     OUT.mkdir(parents=True, exist_ok=True)
     wrk = ensure_wrk()
@@ -1493,7 +1499,7 @@ def main(argv: list[str] | None = None) -> int:
     # The CPUs' wake-up is measured as the machine has it, then with the run's hold.
     meta["round_trip_ms"] = {"idle": wakeup.round_trip_ms()}
     try:
-        with wakeup.cpu_latency(hold) as idle, Broker(keep=args.keep_kafka) as broker:
+        with wakeup.cpu_latency(args.cpu_latency) as idle, Broker(keep=args.keep_kafka) as broker:
             meta["cpu_idle"] = idle.described
             if idle.held:
                 meta["round_trip_ms"]["held"] = wakeup.round_trip_ms()
