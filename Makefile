@@ -124,7 +124,7 @@ bench-sink: install kafka-up
 	$(BIN)/python -m bench.sink --bootstrap $(KAFKA_BOOTSTRAP_SERVERS) $(BENCH_ARGS)
 
 # End to end against the bench's own Kafka on 127.0.0.1:19092 (not part of `make test`);
-# e.g. make bench BENCH_ARGS=--quick, or BENCH_ARGS="--profile --workers 2".
+# e.g. make bench BENCH_ARGS=--quick, BENCH_ARGS="--rounds 1", or BENCH_ARGS="--profile --workers 2".
 bench: install
 	$(BIN)/python bench/e2e.py $(BENCH_ARGS)
 

@@ -16,13 +16,19 @@ finish-attendance, all from ``Generator(seed=1)``):
   (for the Kafka-backed targets) that every 2xx is on the topic: the end offsets grow
   by at least the number of 2xx answers.
 
+Every row is measured in each of ``--rounds`` rounds (3 by default), the targets'
+order reversed every other round, and reported as the median of its rounds with each
+round's own figures beside it (``bench/e2e_rows.py``): on this shared machine one
+reading per target left the ratios to the host's phase of the moment.
+
 The server runs alone on CPU 0 (``taskset -c 0``), the load generator on CPU 1. The
 broker is this run's own (``127.0.0.1:19092``, data in ``.kafka-bench``, deleted at
 the end) and is not pinned: on a 2-core machine it shares both cores, as it would
 share a node with the ingress in a small deployment.
 
-    .venv/bin/python bench/e2e.py            # full run, ~8 minutes
-    .venv/bin/python bench/e2e.py --quick    # smoke run, ~2.5 minutes
+    .venv/bin/python bench/e2e.py            # full run, 3 rounds, ~30 minutes
+    .venv/bin/python bench/e2e.py --rounds 1 # one round, ~10 minutes
+    .venv/bin/python bench/e2e.py --quick    # smoke run, one round, ~2.5 minutes
     .venv/bin/python bench/e2e.py --bodies receive --targets ingress --profile
 
 Writes ``bench/RESULTS.md`` and ``bench/out/e2e.json``; never fails on a missed target
@@ -60,6 +66,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import wakeup
+from bench.e2e_rows import Row, median_rows, round_order
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -794,35 +801,6 @@ def make_targets(workers: int) -> tuple[dict[str, Target], list[str]]:
 
 
 @dataclass
-class Row:
-    target: str
-    label: str
-    body: str
-    body_bytes: int
-    max_rps: float = 0.0
-    # The server's CPU time over the max run and per request wrk completed in it
-    # (None: no requests, or the server could not be read).
-    max_cpu_s: float | None = None
-    cpu_us_per_req: float | None = None
-    wrk: dict[str, Any] = field(default_factory=dict)
-    open_loop: list[dict[str, Any]] = field(default_factory=list)
-    rss_peak_mb: float = 0.0
-    acked: int = 0
-    kafka_delta: dict[str, int] = field(default_factory=dict)
-    flags: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    skipped: str = ""
-    load_1m: float = 0.0  # the machine's load average when the row started
-    # Over the max run: the broker's CPU (in cores: CPU seconds per second), and the share
-    # of the machine's CPU time the hypervisor gave to others (steal).
-    broker_cores: float | None = None
-    steal: float | None = None
-
-    def at(self, fraction: float) -> dict[str, Any] | None:
-        return next((o for o in self.open_loop if o["fraction"] == fraction), None)
-
-
-@dataclass
 class Durations:
     warmup: float
     max: float
@@ -850,16 +828,16 @@ def warm_broker(
 
 def measure(
     target: Target, body: str, body_file: Path, lua: Path, wrk: str, d: Durations,
-    conns: int, profile: bool, broker: Broker,
+    conns: int, profile: bool, broker: Broker, round_no: int = 1,
 ) -> Row:  # fmt: skip
     size = body_file.stat().st_size
-    row = Row(target.name, target.label, body, size, load_1m=os.getloadavg()[0])
+    row = Row(target.name, target.label, body, size, load_1m=os.getloadavg()[0], round=round_no)
     topics = target.topics(body)
     before = end_offsets(topics)
     url = f"http://127.0.0.1:{target.port}{target.path(body)}"
-    logfile = OUT / f"server-{target.name}-{body}.log"
+    logfile = OUT / f"server-{target.name}-{body}-r{round_no}.log"
     acked = 0
-    log(f"{target.name} / {body}: starting the server")
+    log(f"round {round_no}: {target.name} / {body}: starting the server")
     with Server(target, logfile) as server:
         status, answer = probe(target, body_file, body)
         if status != 200:
@@ -887,7 +865,7 @@ def measure(
             row.max_cpu_s = cpu_after - cpu_before
             row.cpu_us_per_req = row.max_cpu_s * 1e6 / res.requests
         row.wrk = {k: v for k, v in asdict(res).items() if k != "raw"}
-        (OUT / f"wrk-{target.name}-{body}.txt").write_text(res.raw)
+        (OUT / f"wrk-{target.name}-{body}-r{round_no}.txt").write_text(res.raw)
         if res.errors:
             row.flags.append(f"max run: {res.non_2xx} non-2xx, socket errors {res.socket_errors}")
         log(
@@ -938,6 +916,20 @@ def measure(
                 row.flags.append(f"{row.kafka_delta[t]} records on {t}")
         log(f"  Kafka: {acked} acked, {delta} new records on {main_topic}")
     return row
+
+
+def measure_or_skip(
+    target: Target, body: str, body_file: Path, lua: Path, wrk: str, d: Durations,
+    conns: int, profile: bool, broker: Broker, round_no: int,
+) -> Row:  # fmt: skip
+    """``measure``, or a skipped row saying why the server could not be measured."""
+    try:
+        return measure(target, body, body_file, lua, wrk, d, conns, profile, broker, round_no)
+    except RuntimeError as exc:
+        log(f"round {round_no}: {target.name}/{body}: {exc}")
+        row = Row(target.name, target.label, body, 0, skipped=str(exc), round=round_no)
+        row.flags.append(str(exc))
+        return row
 
 
 def run_openloop(
@@ -1157,8 +1149,28 @@ def table(rows: list[Row]) -> list[str]:
     return lines
 
 
+def by_round(values: list[float | None], fmt: str) -> str:
+    """Each round's reading of one figure, in round order ("-": not read)."""
+    return " · ".join("-" if v is None else format(v, fmt) for v in values)
+
+
+def rounds_table(rows: list[Row]) -> list[str]:
+    """Each round's own max/s, CPU us/req and p99 at half of max, per median row."""
+    head = ["target", "body", "max/s", "CPU us/req", "p99 @50% (ms)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if r.skipped:
+            continue
+        pr = r.per_round
+        lines.append("| " + " | ".join([
+            r.target, r.body, by_round(pr.get("max_rps", []), ",.0f"),
+            by_round(pr.get("cpu_us_per_req", []), ".0f"), by_round(pr.get("p99@0.5", []), ".1f"),
+        ]) + " |")  # fmt: skip
+    return lines
+
+
 def detail_table(rows: list[Row]) -> list[str]:
-    head = ["target", "body", "load", "rate/s", "p50", "p90", "p99", "p99.9", "max",
+    head = ["round", "target", "body", "load", "rate/s", "p50", "p90", "p99", "p99.9", "max",
             "server p50/p99", "client lag p99", "client CPU", "steal", "answers"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -1166,13 +1178,27 @@ def detail_table(rows: list[Row]) -> list[str]:
             codes = " ".join(f"{c}:{n}" for c, n in sorted(o.get("codes", {}).items()))
             errs = " ".join(f"{c}:{n}" for c, n in sorted(o.get("errors", {}).items()))
             lines.append("| " + " | ".join([
-                r.target, r.body, f"{o.get('fraction', 0):.0%}", f"{o.get('rate', 0):,.0f}",
+                str(r.round), r.target, r.body, f"{o.get('fraction', 0):.0%}",
+                f"{o.get('rate', 0):,.0f}",
                 *(fmt_ms(o.get(k)) for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")),
                 f"{fmt_ms(o.get('service_p50_ms'))} / {fmt_ms(o.get('service_p99_ms'))}",
                 fmt_ms(o.get("lag_p99_ms")), f"{o.get('client_cpu', 0):.0%}",
                 fmt_pct(o.get("steal")), (codes + (" errors " + errs if errs else "")) or "-",
             ]) + " |")  # fmt: skip
     return lines
+
+
+def round_ratios(ing: Row, other: Row, key: str, mine_over_theirs: bool) -> str:
+    """Each round's own ratio of ``key``, the two rows' readings of the same round paired.
+
+    Empty for a single round. ``mine_over_theirs``: the ingress's figure over the
+    other's (webhooks/s), else the other's over the ingress's (CPU us per request).
+    """
+    pairs = list(zip(ing.per_round.get(key, []), other.per_round.get(key, []), strict=False))
+    if len(pairs) < 2:
+        return ""
+    each = [None if not a or not b else (a / b if mine_over_theirs else b / a) for a, b in pairs]
+    return f"; rounds {by_round(each, '.2f')}"
 
 
 def verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
@@ -1193,7 +1219,8 @@ def verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
         if other.max_rps:
             ratio = ing.max_rps / other.max_rps
             out.append((f">= {target:g}x {what} ({body}, webhooks/s)",
-                         f"{ratio:.2f}x ({ing.max_rps:,.0f} / {other.max_rps:,.0f})",
+                         f"{ratio:.2f}x ({ing.max_rps:,.0f} / {other.max_rps:,.0f})"
+                         + round_ratios(ing, other, "max_rps", mine_over_theirs=True),
                          "PASS" if ratio >= target else "MISS"))  # fmt: skip
         if ing.cpu_us_per_req and other.cpu_us_per_req:
             # Webhooks per CPU-second, ours over theirs: their CPU us per request over ours.
@@ -1201,7 +1228,8 @@ def verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
             mine, theirs = per_cpu_second(ing.cpu_us_per_req), per_cpu_second(other.cpu_us_per_req)
             out.append((f"by CPU: >= {target:g}x {what} ({body}, webhooks per CPU-second)",
                          f"{ratio:.2f}x ({mine:,.0f} / {theirs:,.0f}; CPU us/req "
-                         f"{ing.cpu_us_per_req:.0f} vs {other.cpu_us_per_req:.0f})",
+                         f"{ing.cpu_us_per_req:.0f} vs {other.cpu_us_per_req:.0f})"
+                         + round_ratios(ing, other, "cpu_us_per_req", mine_over_theirs=False),
                          "PASS" if ratio >= target else "MISS"))  # fmt: skip
     for r in rows:
         if r.target != "ingress" or r.skipped:
@@ -1210,8 +1238,10 @@ def verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
         if o is not None:
             p99 = o.get("p99_ms", math.nan)
             ok = p99 <= TARGET_P99_MS and o.get("client_ok") and not o.get("non_2xx")
+            rounds = r.per_round.get("p99@0.5", [])
+            each = f"; rounds {by_round(rounds, '.1f')}" if len(rounds) > 1 else ""
             out.append((f"p99 <= {TARGET_P99_MS:g} ms at 50% of max ({r.body})",
-                        f"{fmt_ms(p99)} ms at {o.get('rate', 0):,.0f}/s",
+                        f"{fmt_ms(p99)} ms at {o.get('rate', 0):,.0f}/s{each}",
                         "PASS" if ok else "MISS"))  # fmt: skip
     ing_rows = [r for r in rows if r.target == "ingress" and not r.skipped]
     if ing_rows:
@@ -1252,13 +1282,24 @@ def ratios(rows: list[Row]) -> list[str]:
     return lines
 
 
+def medians_intro(rounds: int) -> list[str]:
+    if rounds < 2:
+        return []
+    return [
+        f"Every figure is the median of the row's {rounds} rounds (`--rounds`; the targets'",
+        "order reversed every other round); `err` and the flags add up the rounds, `RSS MB`",
+        "is the highest round's, `*` marks a step the client missed in any round.",
+    ]
+
+
 def round_trips(measured: dict[str, tuple[float, float]]) -> str:
     shown = {"idle": "as the machine idles", "held": "with the hold"}
     return "; ".join(f"{p50:.3f} / {p99:.3f} ms {shown[k]}" for k, (p50, p99) in measured.items())
 
 
-def render(meta: dict[str, Any], rows: list[Row], notes: list[str],
+def render(meta: dict[str, Any], rows: list[Row], measured: list[Row], notes: list[str],
            profile: dict[str, Any] | None) -> str:  # fmt: skip
+    """The report: ``rows`` are the medians over the rounds, ``measured`` every round's."""
     m = meta["machine"]
     from pipeline.config import Config
 
@@ -1283,7 +1324,7 @@ def render(meta: dict[str, Any], rows: list[Row], notes: list[str],
         f"{meta['durations']['broker_warmup']:g} s of webhooks before the first row "
         f"(`warm_broker`); durations: warm-up {meta['durations']['warmup']:g} s, "
         f"max {meta['durations']['max']:g} s, each open-loop step {meta['durations']['open']:g} s;"
-        f" {meta['connections']} connections",
+        f" {meta['connections']} connections; {meta['rounds']} round(s) of every row",
         f"- ingress settings: linger {linger} ms, compression {compression}",
         f"- CPU idle: {meta.get('cpu_idle', '-')}; a one-byte round trip between CPU 0 and "
         f"CPU 1 (`bench/wakeup.py`), p50 / p99: {round_trips(meta['round_trip_ms'])}",
@@ -1301,14 +1342,20 @@ def render(meta: dict[str, Any], rows: list[Row], notes: list[str],
         "broker's CPU over the max run, in cores (it shares both cores with the server and the",
         "load generator); `steal`: the share of the machine's CPU time the hypervisor gave to",
         "other guests over that run (a row with more than a few % ran on a slower machine).",
+        *medians_intro(meta["rounds"]),
         "",
         *table(rows),
         "",
+        *(
+            ["Each round's own readings (in round order):", "", *rounds_table(rows), ""]
+            if meta["rounds"] > 1
+            else []
+        ),
         "Open-loop steps in detail (ms; `server` runs from the request's actual write, so",
         "`p99` minus `server p99` is roughly what queueing and a late client added; `steal`",
-        "as above, over the step):",
+        "as above, over the step), every round's:",
         "",
-        *detail_table(rows),
+        *detail_table(measured),
         "",
         "Ratios (max webhooks/s; by CPU: webhooks per CPU-second, from CPU us/req):",
         "",
@@ -1439,8 +1486,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="hold /dev/cpu_dma_latency at US microseconds for the run (default 0: "
                         "idle CPUs poll, see bench/wakeup.py); off: the machine's own idle "
                         "states")  # fmt: skip
+    p.add_argument("--rounds", type=int, metavar="N",
+                   help="measure every row N times, the targets' order reversed every other "
+                        "round, and report the medians (default 3; 1 with --quick)")  # fmt: skip
     p.add_argument("--strict", action="store_true", help="exit 3 when a run had errors")
     args = p.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
 
     bodies = [b.strip() for b in args.bodies.split(",") if b.strip()]
     names = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -1479,6 +1533,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "command": command,
         "mode": "quick" if args.quick else "full",
+        "rounds": args.rounds,
         "durations": asdict(d),
         "connections": args.connections,
         "machine": machine(),
@@ -1508,25 +1563,22 @@ def main(argv: list[str] | None = None) -> int:
                 first = targets[kafka_targets[0]]
                 warm_broker(first, bodies[0], body_files[bodies[0]], lua, wrk, d.broker_warmup,
                             args.connections)  # fmt: skip
-            for name in names:
-                if name not in targets:
-                    continue  # ingress-workers without `serve --workers`: reported below
-                for body in bodies:
-                    prof = args.profile and name == "ingress" and body == bodies[0]
-                    try:
-                        row = measure(targets[name], body, body_files[body], lua, wrk, d,
-                                      args.connections, prof, broker)  # fmt: skip
-                    except RuntimeError as exc:
-                        log(f"{name}/{body}: {exc}")
-                        row = Row(name, targets[name].label, body, 0, skipped=str(exc))
-                        row.flags.append(str(exc))
-                    rows.append(row)
-                    if prof:
-                        raw = OUT / f"profile-ingress-{body}.txt"
-                        if raw.exists():
-                            profile_summary = summarise_profile(raw)
-                            profile_summary["body"] = body
-                            profile_summary["svg"] = f"profile-ingress-{body}.svg"
+            for round_no in range(1, args.rounds + 1):
+                for name in round_order(names, round_no):
+                    if name not in targets:
+                        continue  # ingress-workers without `serve --workers`: reported below
+                    for body in bodies:
+                        prof = (args.profile and round_no == 1 and name == "ingress"
+                                and body == bodies[0])  # fmt: skip
+                        rows.append(measure_or_skip(targets[name], body, body_files[body], lua,
+                                                    wrk, d, args.connections, prof, broker,
+                                                    round_no))  # fmt: skip
+                        if prof:
+                            raw = OUT / f"profile-ingress-{body}.txt"
+                            if raw.exists():
+                                profile_summary = summarise_profile(raw)
+                                profile_summary["body"] = body
+                                profile_summary["svg"] = f"profile-ingress-{body}.svg"
     except KeyboardInterrupt:
         log("interrupted: servers and broker stopped; no report written")
         return 130
@@ -1534,11 +1586,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(Row("ingress-workers", "", "-", 0,
                         skipped=f"`serve --workers {args.workers}` not available"))  # fmt: skip
 
-    report = render(meta, rows, notes, profile_summary)
+    measured, rows = rows, median_rows(rows)
+    report = render(meta, rows, measured, notes, profile_summary)
     (BENCH / "RESULTS.md").write_text(report + kept_sections(BENCH / "RESULTS.md"))
     dump = {
         "meta": meta,
         "rows": [asdict(r) for r in rows],
+        "rounds": [asdict(r) for r in measured],
         "notes": notes,
         "targets": verdicts(rows),
         "profile": profile_summary,
