@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,21 @@ def median_rows(rows: list[Row]) -> list[Row]:
     for r in rows:
         grouped.setdefault((r.target, r.body), []).append(r)
     return [median_row(sorted(g, key=lambda r: r.round)) for g in grouped.values()]
+
+
+def by_round(
+    values: list[float | None], fmt: str, missed: Callable[[float], bool] | None = None
+) -> str:
+    """Each round's reading of one figure, in round order ("-": not read).
+
+    A reading that ``missed`` its target says so: rounded to ``fmt`` it could read as
+    the target itself (0.449x shown as 0.45x against 0.45x).
+    """
+    shown = []
+    for v in values:
+        text = "-" if v is None else format(v, fmt)
+        shown.append(f"{text} (miss)" if v is not None and missed and missed(v) else text)
+    return " · ".join(shown)
 
 
 def round_order(names: list[str], round_no: int) -> list[str]:

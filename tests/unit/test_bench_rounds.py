@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.e2e_rows import Row, median_row, median_rows, round_order
+from bench.e2e_rows import Row, by_round, median_row, median_rows, round_order
 
 
 def step(fraction: float, p99: float, **extra: Any) -> dict[str, Any]:
@@ -116,3 +116,11 @@ def test_round_order_alternates() -> None:
     assert round_order(names, 1) == names
     assert round_order(names, 2) == list(reversed(names))
     assert round_order(names, 3) == names
+
+
+def test_by_round_marks_the_rounds_that_missed() -> None:
+    assert by_round([0.47, None, 0.449], ".2f", missed=lambda v: v < 0.45) == (
+        "0.47 · - · 0.45 (miss)"
+    )
+    assert by_round([9.96, 10.04], ".1f", missed=lambda v: v > 10) == "10.0 · 10.0 (miss)"
+    assert by_round([1.0, 2.0], ".0f") == "1 · 2"
