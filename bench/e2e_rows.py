@@ -69,8 +69,9 @@ def _summed(dicts: list[dict[str, int]]) -> dict[str, int]:
     return dict(total)
 
 
-def median_step(steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """One open-loop step (one fraction of max) over the rounds that ran it."""
+def median_step(by_round_no: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """One open-loop step (one fraction of max) over the rounds that ran it, by round."""
+    steps = list(by_round_no.values())
     out: dict[str, Any] = {"fraction": steps[0]["fraction"], "rounds": len(steps)}
     for key in _STEP_MEDIANS:
         out[key] = _median([s.get(key) for s in steps])
@@ -81,7 +82,7 @@ def median_step(steps: list[dict[str, Any]]) -> dict[str, Any]:
     # The client kept up only if it kept up in every round.
     out["client_ok"] = all(s.get("client_ok", False) for s in steps)
     out["client_note"] = "; ".join(
-        f"round {i}: {s['client_note']}" for i, s in enumerate(steps, 1) if s.get("client_note")
+        f"round {n}: {s['client_note']}" for n, s in by_round_no.items() if s.get("client_note")
     )
     return out
 
@@ -109,7 +110,9 @@ def median_row(rounds: list[Row]) -> Row:
         "socket_errors": _summed([r.wrk.get("socket_errors", {}) for r in ran]),
     }
     fractions = sorted({o["fraction"] for r in ran for o in r.open_loop})
-    out.open_loop = [median_step([o for r in ran if (o := r.at(f)) is not None]) for f in fractions]
+    out.open_loop = [
+        median_step({r.round: o for r in ran if (o := r.at(f)) is not None}) for f in fractions
+    ]
     out.rss_peak_mb = max(r.rss_peak_mb for r in ran)
     out.acked = sum(r.acked for r in ran)
     out.kafka_delta = _summed([r.kafka_delta for r in ran])

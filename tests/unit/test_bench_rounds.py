@@ -69,6 +69,16 @@ def test_client_kept_up_only_if_it_did_in_every_round() -> None:
     assert half["client_note"] == "round 2: schedule lag p99 9 ms"
 
 
+def test_a_client_note_names_its_own_round_when_a_round_was_skipped() -> None:
+    skipped = Row("ingress", "plug-pipeline", "receive", 0, round=1, skipped="no answer")
+    late = row(2, 1, 1, 1.0)
+    late.open_loop[1] = step(0.5, 1.0, client_ok=False, client_note="schedule lag p99 9 ms")
+    half = median_row([skipped, late, row(3, 1, 1, 1.0)]).at(0.5)
+    assert half is not None
+    assert half["rounds"] == 2
+    assert half["client_note"] == "round 2: schedule lag p99 9 ms"
+
+
 def test_flags_keep_their_round_and_a_skipped_round_is_left_out() -> None:
     a = row(1, 8000, 100, 5.0)
     b = Row("ingress", "plug-pipeline", "receive", 0, round=2, skipped="no answer")
