@@ -828,7 +828,7 @@ def warm_broker(
 
 def measure(
     target: Target, body: str, body_file: Path, lua: Path, wrk: str, d: Durations,
-    conns: int, profile: bool, broker: Broker, round_no: int = 1,
+    conns: int, profile: bool, broker: Broker, round_no: int,
 ) -> Row:  # fmt: skip
     size = body_file.stat().st_size
     row = Row(target.name, target.label, body, size, load_1m=os.getloadavg()[0], round=round_no)
@@ -978,6 +978,17 @@ def run_profile(
         if spy_proc.returncode:
             log(f"  py-spy failed: {err.decode(errors='replace').strip()[-300:]}")
     return acked
+
+
+def profile_of(body: str) -> dict[str, Any] | None:
+    """The summary of ``run_profile``'s recording for ``body``; None if it wrote none."""
+    raw = OUT / f"profile-ingress-{body}.txt"
+    if not raw.exists():
+        return None
+    summary = summarise_profile(raw)
+    summary["body"] = body
+    summary["svg"] = f"profile-ingress-{body}.svg"
+    return summary
 
 
 def summarise_profile(path: Path, top: int = 12) -> dict[str, Any]:
@@ -1149,6 +1160,10 @@ def table(rows: list[Row]) -> list[str]:
     return lines
 
 
+def over_p99_target(p99_ms: float) -> bool:
+    return p99_ms > TARGET_P99_MS
+
+
 def rounds_table(rows: list[Row]) -> list[str]:
     """Each round's own max/s, CPU us/req and p99 at half of max, per median row.
 
@@ -1164,7 +1179,7 @@ def rounds_table(rows: list[Row]) -> list[str]:
             r.target, r.body, by_round(pr.get("max_rps", []), ",.0f"),
             by_round(pr.get("cpu_us_per_req", []), ".0f"),
             by_round(pr.get("p99@0.5", []), ".1f",
-                     missed=(lambda v: v > TARGET_P99_MS) if r.target == "ingress" else None),
+                     missed=over_p99_target if r.target == "ingress" else None),
         ]) + " |")  # fmt: skip
     return lines
 
@@ -1239,7 +1254,7 @@ def verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
             p99 = o.get("p99_ms", math.nan)
             ok = p99 <= TARGET_P99_MS and o.get("client_ok") and not o.get("non_2xx")
             rounds = r.per_round.get("p99@0.5", [])
-            over = by_round(rounds, ".1f", missed=lambda v: v > TARGET_P99_MS)
+            over = by_round(rounds, ".1f", missed=over_p99_target)
             each = f"; rounds {over}" if len(rounds) > 1 else ""
             out.append((f"p99 <= {TARGET_P99_MS:g} ms at 50% of max ({r.body})",
                         f"{fmt_ms(p99)} ms at {o.get('rate', 0):,.0f}/s{each}",
@@ -1466,6 +1481,13 @@ def cpu_latency_arg(value: str) -> int | None:
     return int(value)
 
 
+def rounds_arg(value: str) -> int:
+    """``--rounds``: a whole number of rounds, at least one."""
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a number of rounds, 1 or more, not {value!r}")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_openloop"]:
@@ -1487,15 +1509,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="hold /dev/cpu_dma_latency at US microseconds for the run (default 0: "
                         "idle CPUs poll, see bench/wakeup.py); off: the machine's own idle "
                         "states")  # fmt: skip
-    p.add_argument("--rounds", type=int, metavar="N",
+    p.add_argument("--rounds", type=rounds_arg, metavar="N",
                    help="measure every row N times, the targets' order reversed every other "
                         "round, and report the medians (default 3; 1 with --quick)")  # fmt: skip
     p.add_argument("--strict", action="store_true", help="exit 3 when a run had errors")
     args = p.parse_args(argv)
     if args.rounds is None:
         args.rounds = 1 if args.quick else 3
-    if args.rounds < 1:
-        p.error("--rounds must be at least 1")
 
     bodies = [b.strip() for b in args.bodies.split(",") if b.strip()]
     names = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -1575,11 +1595,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     wrk, d, args.connections, prof, broker,
                                                     round_no))  # fmt: skip
                         if prof:
-                            raw = OUT / f"profile-ingress-{body}.txt"
-                            if raw.exists():
-                                profile_summary = summarise_profile(raw)
-                                profile_summary["body"] = body
-                                profile_summary["svg"] = f"profile-ingress-{body}.svg"
+                            profile_summary = profile_of(body)
     except KeyboardInterrupt:
         log("interrupted: servers and broker stopped; no report written")
         return 130
