@@ -20,6 +20,7 @@ from typing import Any
 _STEP_MEDIANS = (
     "rate", "achieved_rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
     "service_p50_ms", "service_p99_ms", "lag_p50_ms", "lag_p99_ms", "client_cpu", "steal",
+    "kafka_p99_ms", "kafka_over_target",
 )  # fmt: skip
 _STEP_COUNTS = ("scheduled", "completed", "dropped", "unanswered", "non_2xx", "ok_2xx")
 
@@ -49,8 +50,9 @@ class Row:
     broker_cores: float | None = None
     steal: float | None = None
     round: int = 1  # which round measured it (1-based); a median row: the rounds it has
-    # A median row only: each round's own max/s, CPU us/req and p99 at each fraction
-    # ("p99@0.5"), in round order; None where a round could not read it.
+    # A median row only: each round's own max/s, CPU us/req, p99 and (the ingress) p99 of
+    # the wait on Kafka at each fraction ("p99@0.5", "kafka p99@0.5"), in round order;
+    # None where a round could not read it.
     per_round: dict[str, list[float | None]] = field(default_factory=dict)
 
     def at(self, fraction: float) -> dict[str, Any] | None:
@@ -124,9 +126,10 @@ def median_row(rounds: list[Row]) -> Row:
         "cpu_us_per_req": [r.cpu_us_per_req for r in rounds],
     }
     for f in fractions:
-        out.per_round[f"p99@{f:g}"] = [
-            (o.get("p99_ms") if (o := r.at(f)) is not None else None) for r in rounds
-        ]
+        for key, name in (("p99_ms", "p99"), ("kafka_p99_ms", "kafka p99")):
+            out.per_round[f"{name}@{f:g}"] = [
+                (o.get(key) if (o := r.at(f)) is not None else None) for r in rounds
+            ]
     return out
 
 
