@@ -59,6 +59,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -739,7 +740,7 @@ def kafka_waits(target: Target) -> histogram.Buckets:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{target.port}/metrics", timeout=5) as r:
             return histogram.parse_buckets(r.read().decode(), ACK_HISTOGRAM)
-    except OSError:  # urllib's URLError and HTTPError are OSErrors
+    except (OSError, HTTPException):  # URLError and HTTPError are OSErrors; a cut-off page
         return []
 
 
@@ -895,9 +896,9 @@ def measure(
         for fraction in FRACTIONS:
             rate = max(1.0, res.rps * fraction)
             log(f"  open loop at {fraction:.0%} of max: {rate:,.0f}/s for {d.open:g} s")
-            steal_before, started = steal_seconds(), time.monotonic()
             # One process answers every scrape: its histogram holds the step's every webhook.
             waits = kafka_waits(target) if target.name == "ingress" else []
+            steal_before, started = steal_seconds(), time.monotonic()
             ol = run_openloop(target, body, body_file, rate, d.open, conns)
             ol["steal"] = stolen_since(steal_before, started)
             if waits:
@@ -1187,11 +1188,13 @@ def over_p99_target(p99_ms: float) -> bool:
 
 
 def rounds_table(rows: list[Row]) -> list[str]:
-    """Each round's own max/s, CPU us/req and p99 at half of max, per median row.
+    """Each round's own max/s, CPU us/req and p99 at half of max, per median row, and the
+    ingress's p99 wait on Kafka at half of max.
 
     The ingress's p99s over the target say so; the target is only the ingress's.
     """
-    head = ["target", "body", "max/s", "CPU us/req", "p99 @50% (ms)", "Kafka wait p99 @50%"]
+    head = ["target", "body", "max/s", "CPU us/req", "p99 @50% (ms)",
+            "Kafka wait p99 @50% (ms)"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         if r.skipped:
@@ -1290,7 +1293,7 @@ def verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
             each = f"; rounds {over}" if len(rounds) > 1 else ""
             share = o.get("kafka_over_target")
             if share is not None:
-                each += f"; {share:.1%} waited over {TARGET_P99_MS:g} ms on Kafka alone"
+                each += f"; {share:.1%} (median) waited over {TARGET_P99_MS:g} ms on Kafka alone"
             out.append((f"p99 <= {TARGET_P99_MS:g} ms at 50% of max ({r.body})",
                         f"{fmt_ms(p99)} ms at {o.get('rate', 0):,.0f}/s{each}",
                         "PASS" if ok else "MISS"))  # fmt: skip
@@ -1408,7 +1411,7 @@ def render(meta: dict[str, Any], rows: list[Row], measured: list[Row], notes: li
         "records handed to the producer to the handler seeing their acknowledgement (the",
         "broker's round trip, the wait for the request before it, the event loop's turn), its",
         "p99 and the share of webhooks that waited longer than the p99 target on Kafka alone:",
-        "at 1 % or more no other part of the server could have met the target in that step;",
+        "over 1 %, the target was out of reach in that step whatever the rest of the server did;",
         "`steal` as above, over the step), every round's:",
         "",
         *detail_table(measured),

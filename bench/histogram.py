@@ -2,9 +2,11 @@
 
 ``make bench`` reads the ingress's ``plug_kafka_ack_seconds`` before and after each
 open-loop step: the difference is the wait on Kafka of that step's webhooks alone, from
-their records handed to the producer to their acknowledgement as the handler saw it. The
-share of webhooks that waited longer than the p99 target on Kafka alone says whether the
-rest of the server could have met the target at all: at 1 % or more, it could not.
+their records handed to the producer to their acknowledgement as the handler saw it (the
+ingress observes it for every publish Kafka acknowledged; in a bench step, one a
+webhook). The share of webhooks that waited longer than the p99 target on Kafka alone
+says whether the rest of the server could have met the target at all: with more than
+1 % over it, it could not.
 """
 
 from __future__ import annotations

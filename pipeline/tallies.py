@@ -101,6 +101,11 @@ class LoopHistogram:
         if registry is not None:
             registry.register(self)
 
+    @property
+    def bounds(self) -> tuple[float, ...]:
+        """The buckets' upper bounds, ``+Inf`` last."""
+        return self._bounds
+
     def observe(self, amount: float) -> None:
         # the first bound >= amount: the bucket ``le`` counts it in, as Prometheus has it
         self._counts[bisect_left(self._bounds, amount)] += 1
