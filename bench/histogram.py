@@ -14,24 +14,26 @@ from __future__ import annotations
 import math
 import re
 
+from pipeline.metrics import samples
+
 # Cumulative buckets in order of their upper bound: (le, observations <= le).
 Buckets = list[tuple[float, float]]
 
-_BUCKET = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)_bucket\{(?P<labels>[^}]*)\} (?P<value>\S+)")
-_LE = re.compile(r'(?:^|,)le="(?P<le>[^"]+)"')
+_LE = re.compile(r'(?:^|[{,])le="(?P<le>[^"]+)"')
 
 
 def parse_buckets(text: str, name: str) -> Buckets:
     """The buckets of histogram ``name`` (without labels other than ``le``) on the page."""
+    return buckets(samples(text), name)
+
+
+def buckets(figures: dict[str, float], name: str) -> Buckets:
+    """The buckets of histogram ``name`` among a page's series (``pipeline.metrics.samples``)."""
+    head = f"{name}_bucket{{"
     found: Buckets = []
-    for line in text.splitlines():
-        m = _BUCKET.match(line)
-        if m is None or m["name"] != name:
-            continue
-        le = _LE.search(m["labels"])
-        if le is None:
-            continue
-        found.append((float(le["le"]), float(m["value"])))
+    for series, value in figures.items():
+        if series.startswith(head) and (le := _LE.search(series, len(head) - 1)) is not None:
+            found.append((float(le["le"]), value))
     return sorted(found)
 
 

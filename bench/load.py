@@ -43,7 +43,7 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from bench import e2e
+from bench import e2e, histogram
 from bench.e2e import OUT, ROOT, Broker, log, vm_hwm_kb
 from pipeline import ingest
 from pipeline.errors import Malformed
@@ -156,23 +156,9 @@ def total(figures: dict[str, float], name: str) -> float:
 
 
 def quantile(figures: dict[str, float], q: float) -> float:
-    """Prometheus' histogram_quantile over plug_loader_freshness_seconds."""
-    buckets = sorted(
-        (float(k.split('le="')[1].rstrip('"}')), v)
-        for k, v in figures.items()
-        if k.startswith("plug_loader_freshness_seconds_bucket")
-    )
-    count = buckets[-1][1] if buckets else 0
-    if not count:
-        return math.nan
-    rank, lower, below = q * count, 0.0, 0.0
-    for upper, cumulative in buckets:
-        if cumulative >= rank:
-            if math.isinf(upper):
-                return lower
-            return lower + (upper - lower) * (rank - below) / max(cumulative - below, 1e-9)
-        lower, below = upper, cumulative
-    return lower
+    """Prometheus' histogram_quantile over plug_loader_freshness_seconds (nan: none yet)."""
+    found = histogram.quantile(histogram.buckets(figures, "plug_loader_freshness_seconds"), q)
+    return math.nan if found is None else found
 
 
 def start_loader(prefix: str, target: str, *args: str) -> subprocess.Popen[bytes]:
