@@ -74,8 +74,8 @@ async def _ingress_runner() -> object:
     config = Config(tokens={"bench": (TOKEN,)}, max_body_bytes=4 * 1024 * 1024)
     sink = DroppingSink()
     try:  # the allocator settings serve applies at start
-        from pipeline.heap import keep_freed_memory
-    except ImportError:  # revisions before pipeline.heap
+        from pipeline.runtime.allocator import keep_freed_memory
+    except ImportError:  # revisions before pipeline.runtime.allocator
         pass
     else:
         keep_freed_memory()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 
-from pipeline.metrics import samples
+from pipeline.runtime.metrics import samples
 
 # Cumulative buckets in order of their upper bound: (le, observations <= le).
 Buckets = list[tuple[float, float]]
@@ -28,7 +28,7 @@ def parse_buckets(text: str, name: str) -> Buckets:
 
 
 def buckets(figures: dict[str, float], name: str) -> Buckets:
-    """The buckets of histogram ``name`` among a page's series (``pipeline.metrics.samples``)."""
+    """The buckets of histogram ``name`` among a page's series (runtime.metrics.samples)."""
     head = f"{name}_bucket{{"
     found: Buckets = []
     for series, value in figures.items():

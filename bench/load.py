@@ -47,8 +47,8 @@ from bench import e2e, histogram
 from bench.e2e import OUT, ROOT, Broker, log, vm_hwm_kb
 from pipeline import ingest
 from pipeline.errors import Malformed
-from pipeline.metrics import samples
 from pipeline.record import Record
+from pipeline.runtime.metrics import samples
 from pipeline.simulate.generator import Generator
 from pipeline.warehouse.sql import q
 from pipeline.warehouse.tables import LOADED_TABLES

@@ -7,10 +7,10 @@ from pipeline.http.dispatch import Dispatch
 from pipeline.http.handlers import Endpoints
 from pipeline.http.ratelimit import RateLimiter
 from pipeline.http.state import State
-from pipeline.metrics import METRICS
+from pipeline.http.tokens import TokenTable
 from pipeline.route import deadletter_topic
+from pipeline.runtime.metrics import METRICS
 from pipeline.sink.base import Sink
-from pipeline.tokens import TokenTable
 from pipeline.webhooks import Webhook
 
 

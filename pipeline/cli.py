@@ -1,88 +1,47 @@
-"""The console script: ``plug-pipeline serve | schemas | register-webhooks | simulate``."""
+"""The console script ``plug-pipeline``: the parser only.
+
+Every command is a module beside the stage it drives that exposes
+``add_parser(subparsers)``; the verb, its flags and the function it runs are there.
+``COMMANDS`` lists them in the order ``--help`` shows them; docs/architecture.md maps
+each verb to its module (a unit test keeps the two in step).
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pipeline import config as configuration
-from pipeline import logs, openapi, register, replay, spool_command
+from pipeline import serve
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
-from pipeline.ops import doctor, topics
+from pipeline.ops import doctor, register, replay, settings, spool, topics
 from pipeline.report import command as report
+from pipeline.runtime import logs
 from pipeline.simulate import command as simulate
+from pipeline.specs import command as schemas
 from pipeline.warehouse import command as load
-
-log = logging.getLogger("pipeline")
 
 EXIT_CONFIG = 2
 
+AddParser = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-_SERVE_SETTINGS = (
-    "bootstrap_servers",
-    "tokens_file",
-    "host",
-    "port",
-    "topic_prefix",
-    "max_body_bytes",
-    "max_in_flight",
-    "ack_timeout_s",
-    "spool_dir",
-    "compression",
-    "tls_cert",
-    "tls_key",
+COMMANDS: tuple[AddParser, ...] = (
+    serve.add_parser,
+    schemas.add_parser,
+    settings.add_parser,
+    register.add_parser,
+    replay.add_parser,
+    spool.add_parser,
+    simulate.add_parser,
+    tail.add_parser,
+    report.add_parser,
+    load.add_parser,
+    topics.add_parser,
+    doctor.add_parser,
 )
-
-
-def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="run the ingress")
-    configuration.add_flags(p, *_SERVE_SETTINGS)
-    p.add_argument(
-        "--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)"
-    )
-    p.set_defaults(func=_serve)
-
-
-def _serve(args: argparse.Namespace) -> int:
-    config = configuration.load(
-        None, log_format=args.log_format, **configuration.flag_values(args, *_SERVE_SETTINGS)
-    )
-    from pipeline import serve
-
-    if not config.auth_enabled:
-        log.warning("no tenant tokens configured (PLUG_PIPELINE_TOKENS): every request is accepted")
-    if args.workers < 1:
-        raise ConfigError("--workers must be at least 1")
-    return serve.run(config, args.workers)
-
-
-def _settings_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("settings", help="print every setting as a Markdown table")
-    p.set_defaults(func=lambda _args: print(configuration.settings_markdown(), end="") or 0)
-
-
-def _schemas_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "schemas", help="write the JSON Schema of every topic and the AsyncAPI document"
-    )
-    p.add_argument("--out", default="schemas", help="directory to write into (default: schemas)")
-    p.add_argument("--prefix", default="plug", help="topic prefix used in file names")
-    p.set_defaults(func=_schemas)
-
-
-def _schemas(args: argparse.Namespace) -> int:
-    from pipeline.asyncapi import write_asyncapi
-    from pipeline.schemas import write_schemas
-
-    for path in write_schemas(args.out, args.prefix):
-        print(path)
-    print(write_asyncapi(args.out, args.prefix))
-    print(openapi.write_openapi(args.out))
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,18 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     configuration.add_flags(parser, "log_format")
     sub = parser.add_subparsers(dest="command", required=True)
-    _serve_parser(sub)
-    _schemas_parser(sub)
-    _settings_parser(sub)
-    register.add_parser(sub)
-    replay.add_parser(sub)
-    spool_command.add_parser(sub)
-    simulate.add_parser(sub)
-    tail.add_parser(sub)
-    report.add_parser(sub)
-    load.add_parser(sub)
-    topics.add_parser(sub)
-    doctor.add_parser(sub)
+    for add_parser in COMMANDS:
+        add_parser(sub)
     _log_format_everywhere(parser)
     return parser
 

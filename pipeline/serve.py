@@ -13,6 +13,7 @@ values stay.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import multiprocessing
@@ -24,17 +25,53 @@ from pathlib import Path
 import msgspec
 from aiohttp import web
 
-from pipeline import heap, logs
+from pipeline import config as configuration
 from pipeline.app import Ingress, build_ingress
 from pipeline.config import Config, load_tokens
 from pipeline.errors import ConfigError
 from pipeline.http.guard import GuardedRunner, Limits, handler_args
 from pipeline.http.state import State
-from pipeline.interpreter import settle_gc
-from pipeline.metrics import METRICS
-from pipeline.tokens import TokenTable
+from pipeline.http.tokens import TokenTable
+from pipeline.runtime import allocator, logs
+from pipeline.runtime.gc_settings import settle_gc
+from pipeline.runtime.metrics import METRICS
 
 log = logging.getLogger(__name__)
+
+_SERVE_SETTINGS = (
+    "bootstrap_servers",
+    "tokens_file",
+    "host",
+    "port",
+    "topic_prefix",
+    "max_body_bytes",
+    "max_in_flight",
+    "ack_timeout_s",
+    "spool_dir",
+    "compression",
+    "tls_cert",
+    "tls_key",
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("serve", help="run the ingress")
+    configuration.add_flags(p, *_SERVE_SETTINGS)
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)"
+    )
+    p.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    config = configuration.load(
+        None, log_format=args.log_format, **configuration.flag_values(args, *_SERVE_SETTINGS)
+    )
+    if not config.auth_enabled:
+        log.warning("no tenant tokens configured (PLUG_PIPELINE_TOKENS): every request is accepted")
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    return run(config, args.workers)
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
@@ -62,7 +99,7 @@ def _run_one(config: Config, reuse_port: bool) -> None:
     # A SIGHUP before the loop's handler is installed must not end the process (its
     # default action): a worker may get one forwarded while it is still starting.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    heap.keep_freed_memory()
+    allocator.keep_freed_memory()
     try:
         import uvloop
 

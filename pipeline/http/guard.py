@@ -46,7 +46,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from pipeline.config import Config
 from pipeline.http.accepted import Accepted
-from pipeline.metrics import METRICS
+from pipeline.runtime.metrics import METRICS
 
 log = logging.getLogger(__name__)
 

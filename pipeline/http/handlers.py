@@ -34,8 +34,8 @@ from pipeline.http.accepted import Accepted
 from pipeline.http.dispatch import Handler, send_continue
 from pipeline.http.guard import BodyTimeout
 from pipeline.http.state import State
-from pipeline.metrics import METRICS
 from pipeline.record import Record
+from pipeline.runtime.metrics import METRICS
 from pipeline.sink.base import Sink
 from pipeline.webhooks import Webhook
 
@@ -221,6 +221,6 @@ class Endpoints:
         return web.Response(body=METRICS.render(), content_type="text/plain", charset="utf-8")
 
     async def openapi(self, request: web.BaseRequest) -> web.StreamResponse:
-        from pipeline.openapi import document_json  # built once, on first use
+        from pipeline.specs.openapi import document_json  # built once, on first use
 
         return web.Response(body=document_json(), content_type="application/json")

@@ -14,7 +14,7 @@ from pipeline.errors import (
     RateLimited,
     RequestTimeout,
 )
-from pipeline.metrics import METRICS
+from pipeline.runtime.metrics import METRICS
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.http.ratelimit import RateLimiter
-from pipeline.tokens import TokenTable
+from pipeline.http.tokens import TokenTable
 
 
 @dataclass

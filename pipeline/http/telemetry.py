@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from pipeline.metrics import METRICS
-from pipeline.tallies import Tally
+from pipeline.runtime.loop_metrics import Tally
+from pipeline.runtime.metrics import METRICS
 from pipeline.webhooks import Webhook
 
 _PREFIX = "/webhooks/"

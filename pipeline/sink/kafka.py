@@ -41,18 +41,18 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
-from pipeline.aio import cancel, supervise
 from pipeline.config import Config
-from pipeline.deadlines import Deadlines
 from pipeline.errors import AckTimeout, BrokerUnavailable, RefusedByKafka, TooLargeForKafka
 from pipeline.kafka_client import producer_settings
-from pipeline.metrics import METRICS
 from pipeline.record import Record
+from pipeline.runtime.loop_metrics import Tally
+from pipeline.runtime.metrics import METRICS
+from pipeline.runtime.tasks import cancel, supervise
 from pipeline.sink.base import Durability
 from pipeline.sink.codecs import levels_for, set_levels
+from pipeline.sink.deadlines import Deadlines
+from pipeline.sink.ensure import check_message_limits, ensure_topics
 from pipeline.sink.partitioner import partition_for
-from pipeline.sink.topics import check_message_limits, ensure_topics
-from pipeline.tallies import Tally
 
 log = logging.getLogger(__name__)
 

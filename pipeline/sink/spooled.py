@@ -21,10 +21,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.aio import cancel, supervise
 from pipeline.errors import ConfigError, NotDurable, RefusedByKafka
-from pipeline.metrics import METRICS
 from pipeline.record import Record
+from pipeline.runtime.metrics import METRICS
+from pipeline.runtime.tasks import cancel, supervise
 from pipeline.sink.base import Durability, Sink
 from pipeline.spool import Spool
 from pipeline.spool.errors import SpoolFull, SpoolUnavailable

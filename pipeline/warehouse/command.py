@@ -15,11 +15,11 @@ from aiokafka.errors import KafkaError
 from prometheus_client import start_http_server
 
 from pipeline import config as configuration
-from pipeline import heap
-from pipeline.aio import cancel
 from pipeline.config import Config
 from pipeline.errors import ConfigError, WarehouseError
-from pipeline.interpreter import settle_gc
+from pipeline.runtime import allocator
+from pipeline.runtime.gc_settings import settle_gc
+from pipeline.runtime.tasks import cancel
 from pipeline.warehouse.batch import Limits
 from pipeline.warehouse.loader import DEFAULT_GROUP, Loader, Options
 from pipeline.warehouse.metrics import LoaderMetrics
@@ -96,7 +96,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    heap.map_large_blocks()  # before the first batch: see pipeline/heap.py
+    allocator.map_large_blocks()  # before the first batch: see pipeline/runtime/allocator.py
     config = configuration.load(
         None, warehouse=args.warehouse, **configuration.flag_values(args, *_KAFKA_FLAGS)
     )
@@ -145,7 +145,7 @@ async def load(
         print(f"plug-pipeline load: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if target.dialect == "duckdb":
-        heap.arrow_from_malloc()  # before the first batch's columns: see pipeline/heap.py
+        allocator.arrow_from_malloc()  # before the first batch's columns
     loader = Loader(config, target, options, metrics)
     settle_gc()  # the modules, settings and target exist; the consumer is made by run()
     sys.setswitchinterval(_SWITCH_INTERVAL_S)

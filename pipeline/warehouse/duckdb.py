@@ -106,7 +106,7 @@ class DuckDBTarget:
         # Out of Memory at 32 MB and at 64 MB during replays; none of 8 MiB was). The rest
         # is the rows not yet checkpointed, spilled to a temporary file when it is full.
         # 40 MB spills less than 32 and fits the peak RSS target since large blocks are
-        # unmapped when freed (heap.map_large_blocks): replays peaked at 240-243 MB; 48 was
+        # unmapped when freed (allocator.map_large_blocks): replays peaked at 240-243 MB; 48 was
         # no faster within the runs' noise and peaked at 242-257, 64 at 258-267
         # (`load --duckdb-memory-mb`; bench/RESULTS.md).
         self._con.execute(f"SET memory_limit = '{memory_mb}MB'")

@@ -8,7 +8,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
-from pipeline.metrics import samples
+from pipeline.runtime.metrics import samples
 
 _STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.metrics import samples
 from pipeline.record import Record
+from pipeline.runtime.metrics import samples
 from pipeline.simulate.generator import Generator
 from tests.integration import warehouse as wh
 from tests.integration.brokers import LocalKafka, free_base_port

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from bench import e2e, histogram
 from bench.e2e_rows import median_row
-from pipeline.metrics import METRICS, Metrics
+from pipeline.runtime.metrics import METRICS, Metrics
 from tests.unit.test_bench_rounds import row, step
 
 NAME = "plug_kafka_ack_seconds"

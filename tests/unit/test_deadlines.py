@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pipeline.deadlines import Deadlines
+from pipeline.sink.deadlines import Deadlines
 
 
 def test_a_block_that_finishes_in_time_is_left_alone() -> None:

@@ -20,11 +20,11 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
-from pipeline.aio import supervise
 from pipeline.errors import BrokerUnavailable, RefusedByKafka, TooLargeForKafka
-from pipeline.logfilter import Throttle
-from pipeline.metrics import METRICS
 from pipeline.record import Record
+from pipeline.runtime.logfilter import Throttle
+from pipeline.runtime.metrics import METRICS
+from pipeline.runtime.tasks import supervise
 from pipeline.sink.base import Durability
 from pipeline.sink.kafka import classify
 from pipeline.sink.memory import MemorySink

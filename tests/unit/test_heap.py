@@ -11,8 +11,8 @@ import sys
 _PRELUDE = """
 import sys
 if sys.argv[1] == "tuned":
-    import pipeline.heap
-    print(getattr(pipeline.heap, sys.argv[2])())
+    import pipeline.runtime.allocator
+    print(getattr(pipeline.runtime.allocator, sys.argv[2])())
 else:
     print(None)
 """
@@ -94,9 +94,9 @@ def test_the_loaders_large_blocks_are_given_back_when_freed() -> None:
 # Prints the Arrow pool's backend before and after, and whether the setting was applied.
 _ARROW = """
 import pyarrow
-import pipeline.heap
+import pipeline.runtime.allocator
 before = pyarrow.default_memory_pool().backend_name
-applied = pipeline.heap.arrow_from_malloc()
+applied = pipeline.runtime.allocator.arrow_from_malloc()
 column = pyarrow.array(["x" * 1000] * 2000)  # allocated from the pool now in use
 print(before, applied, pyarrow.default_memory_pool().backend_name, column.nbytes > 0)
 """

@@ -8,8 +8,9 @@ import logging
 import orjson
 import pytest
 
-from pipeline import cli, logs
+from pipeline import cli
 from pipeline.errors import ConfigError
+from pipeline.runtime import logs
 
 TOKEN = "acme-secret-token"
 

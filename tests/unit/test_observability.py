@@ -11,7 +11,7 @@ import pytest
 import yaml
 from prometheus_client.metrics_core import Metric
 
-from pipeline.metrics import Metrics, samples
+from pipeline.runtime.metrics import Metrics, samples
 from pipeline.warehouse.metrics import LoaderMetrics
 from tests.unit.promql import PromQLError, metric_names
 

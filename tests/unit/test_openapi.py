@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.errors import NotDurable, PipelineError, Rejected
-from pipeline.openapi import FILE_NAME, document, render
+from pipeline.specs.openapi import FILE_NAME, document, render
 from pipeline.webhooks import Webhook
 
 COMMITTED = Path(__file__).parents[2] / "schemas" / FILE_NAME

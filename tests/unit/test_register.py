@@ -16,8 +16,7 @@ from aiohttp.test_utils import unused_port
 from pytest_aiohttp import AiohttpServer
 
 from pipeline.errors import ConfigError
-from pipeline.plug.api import PlugApi, PlugRefused, explain, summarise_body
-from pipeline.register import (
+from pipeline.ops.register import (
     add_parser,
     check_reachable_from_plug,
     main,
@@ -26,6 +25,7 @@ from pipeline.register import (
     validate_public_url,
     webhook_urls,
 )
+from pipeline.plug.api import PlugApi, PlugRefused, explain, summarise_body
 from pipeline.webhooks import Webhook
 from tests.plug_api_standin import PLUG_FIELDS, UPDATE_WEBHOOKS_PATH, PlugApiStandIn
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from pipeline.asyncapi import asyncapi_document, render_yaml
 from pipeline.events.models import AttendanceFinished
 from pipeline.ingest import ingest
-from pipeline.schemas import render, schema_documents, write_schemas
+from pipeline.specs.asyncapi import asyncapi_document, render_yaml
+from pipeline.specs.jsonschema import render, schema_documents, write_schemas
 from pipeline.webhooks import Webhook, all_topics
 from tests.conftest import corpus_files
 
@@ -65,7 +65,7 @@ def test_every_topic_schema_names_its_data_fields() -> None:
 
 def test_corpus_records_round_trip_through_their_envelope_types() -> None:
     """Each record decodes strictly as its topic's envelope: the schema is the truth."""
-    from pipeline.schemas import envelope_type
+    from pipeline.specs.jsonschema import envelope_type
     from pipeline.webhooks import EventType
 
     by_topic = {f"plug.{e.topic_suffix}": envelope_type(e) for e in EventType}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from pipeline.interpreter import settle_gc
+from pipeline.runtime.gc_settings import settle_gc
 
 
 def test_start_up_objects_are_frozen_and_cycles_still_collected() -> None:

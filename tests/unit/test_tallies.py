@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from pipeline.tallies import LoopCounter, LoopHistogram
+from pipeline.runtime.loop_metrics import LoopCounter, LoopHistogram
 
 BUCKETS = (0.001, 0.005, 0.01, 0.5, 1, 10)
 # below the first bound, on bounds (counted in their own bucket), between, past the last

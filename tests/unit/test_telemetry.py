@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from pipeline.app import build_ingress
 from pipeline.config import Config
-from pipeline.metrics import METRICS
+from pipeline.runtime.metrics import METRICS
 from pipeline.sink.memory import MemorySink
 from tests.conftest import TOKENS, fixture_bytes
 from tests.ingress_server import IngressServer

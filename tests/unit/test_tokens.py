@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 
 from pipeline.config import load
-from pipeline.tokens import TokenTable
+from pipeline.http.tokens import TokenTable
 
 TOKENS = "acme=s3cret,globex=t0ken,initech=ab,acme=s3cret-next"
 

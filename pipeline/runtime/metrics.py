@@ -12,7 +12,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from pipeline.tallies import LoopCounter, LoopHistogram
+from pipeline.runtime.loop_metrics import LoopCounter, LoopHistogram
 
 # The *_created series only double every counter on each scrape.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -56,7 +56,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        # Counted for every webhook, on the event loop's thread: lock-free (see tallies).
+        # Counted for every webhook, on the event loop's thread: lock-free (see loop_metrics).
         self.received = LoopCounter(
             "plug_webhooks_received", "Webhook requests read", ["webhook"], registry=r
         )

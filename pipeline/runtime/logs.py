@@ -20,7 +20,7 @@ import orjson
 
 from pipeline.config import setting
 from pipeline.errors import ConfigError
-from pipeline.logfilter import throttle_library_logs
+from pipeline.runtime.logfilter import throttle_library_logs
 
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

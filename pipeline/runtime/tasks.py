@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from pipeline.metrics import METRICS
+from pipeline.runtime.metrics import METRICS
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import yaml
 from pipeline.events.models import SCHEMA_VERSION
 from pipeline.plug import wire
 from pipeline.route import deadletter_topic, event_topic, raw_topic
-from pipeline.schemas import envelope_type
+from pipeline.specs.jsonschema import envelope_type
 from pipeline.webhooks import EventType, Webhook
 
 _KAFKA_BINDING = "0.5.0"

@@ -1,0 +1,1 @@
+"""Documents written from the code: the JSON Schema of every topic, AsyncAPI, OpenAPI."""
