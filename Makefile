@@ -16,7 +16,7 @@ export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
 PG_PORT ?= 55432
 export PLUG_PIPELINE_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/plug
 
-.PHONY: install run serve test unit integration lint typecheck schemas kafka-up kafka-down \
+.PHONY: install run test unit lint typecheck schemas kafka-up kafka-down \
         kafka-clean chromium pg-up pg-down pg-clean run-load bench-decode bench-compression \
         bench-handler bench-sink bench-consume bench bench-load clean asyncapi-check fuzz audit
 
@@ -135,7 +135,7 @@ bench-load: install kafka-up pg-up
 # Coverage-guided fuzzing of decode + normalise (minutes; not part of `make test`).
 # Crashing inputs land in tests/fixtures/fuzz/, which the unit tests replay.
 FUZZ_SECONDS ?= 300
-FUZZ_SEEDS ?= ../shared/corpus
+FUZZ_SEEDS ?= tests/fixtures/plug
 fuzz: install
 	$(BIN)/pip install -q -c constraints.txt -e '.[fuzz]'
 	$(BIN)/python fuzz/decode.py $(FUZZ_SECONDS) $(FUZZ_SEEDS)

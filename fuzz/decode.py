@@ -7,8 +7,8 @@ replay it from then on (tests/unit/test_fuzz_regressions.py).
 
     python fuzz/decode.py [SECONDS [SEEDS]]   (make fuzz FUZZ_SECONDS=600 FUZZ_SEEDS=dir)
 
-The corpus is seeded from the shared payload corpus (SEEDS, by default ``../shared/corpus/``
-beside the clone, else tests/fixtures/plug/) into .fuzz/corpus/, which grows between runs.
+The corpus is seeded from SEEDS (by default tests/fixtures/plug/, the documented payloads
+the repository carries) into .fuzz/corpus/, which grows between runs.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOOKS = list(Webhook)
 CRASHES = ROOT / "tests" / "fixtures" / "fuzz"
 CORPUS = ROOT / ".fuzz" / "corpus"
-SEEDS = [ROOT.parent / "shared" / "corpus", ROOT / "tests" / "fixtures" / "plug"]
+SEEDS = [ROOT / "tests" / "fixtures" / "plug"]
 
 
 def one_input(data: bytes) -> None:

@@ -84,7 +84,7 @@ def _image(img: wire.ImageWire) -> c.Image:
     )
 
 
-def content(msg: wire.MessageWire) -> c.AnyContent:
+def content(msg: wire.MessageWire) -> c.AnyContent:  # noqa: C901  (one branch per content kind)
     """The message's content as a tagged kind; the first content key present wins."""
     if (t := msg.text) is not None:
         return c.Text(
