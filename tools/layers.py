@@ -351,7 +351,7 @@ def print_graph(edges: Sequence[Import], root: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--graph", action="store_true", help="print every module's imports")
     parser.add_argument("--root", type=Path, default=ROOT, help="the repository root")
     args = parser.parse_args(argv)
