@@ -18,7 +18,8 @@ export PLUG_PIPELINE_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/p
 
 .PHONY: install run test unit lint typecheck schemas kafka-up kafka-down \
         kafka-clean chromium pg-up pg-down pg-clean run-load bench-decode bench-compression \
-        bench-handler bench-sink bench-consume bench bench-load clean asyncapi-check fuzz audit
+        bench-handler bench-sink bench-consume bench bench-load clean asyncapi-check fuzz audit \
+        layers
 
 install: $(STAMP)
 
@@ -66,11 +67,16 @@ run: install kafka-up
 	PLUG_PIPELINE_TOKENS="$${PLUG_PIPELINE_TOKENS:-demo=demo-token}" $(BIN)/plug-pipeline serve
 
 lint: install
-	$(BIN)/ruff check pipeline tests bench fuzz
-	$(BIN)/ruff format --check pipeline tests bench fuzz
+	$(BIN)/ruff check pipeline tests bench fuzz tools
+	$(BIN)/ruff format --check pipeline tests bench fuzz tools
 	$(BIN)/mypy
 
 typecheck: lint
+
+# No import cycle in pipeline/ and no import up the layers (tools/layers.py; stdlib only).
+# `python tools/layers.py --graph` prints every module, its layer and its imports.
+layers:
+	$(PYTHON) tools/layers.py
 
 schemas: install
 	$(BIN)/plug-pipeline schemas
