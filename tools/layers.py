@@ -228,8 +228,11 @@ def _rank(layer: str | None) -> int:
     return names.index(layer) if layer is not None else len(names)
 
 
-def cycles(edges: Iterable[Import], kinds: frozenset[str]) -> list[frozenset[str]]:
-    """Strongly connected sets of two or more modules, through imports of ``kinds``."""
+def cycles(edges: Iterable[Import], kinds: frozenset[str]) -> list[frozenset[str]]:  # noqa: C901
+    """Strongly connected sets of two or more modules, through imports of ``kinds``.
+
+    Tarjan's algorithm, kept whole: its branches share the index, low and stack state.
+    """
     graph: dict[str, set[str]] = {}
     for edge in edges:
         if edge.kind in kinds:
