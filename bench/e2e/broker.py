@@ -28,10 +28,8 @@ class Broker:
         return sum(cpu_seconds(pid) for pid in self.pids)
 
     def _script(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", str(KAFKA_SCRIPT), *args], env=self.env, text=True,
-            capture_output=True, check=check,
-        )  # fmt: skip
+        script = ["bash", str(KAFKA_SCRIPT), *args]
+        return subprocess.run(script, env=self.env, text=True, capture_output=True, check=check)
 
     def __enter__(self) -> Broker:
         # A leftover from an interrupted run is stopped and wiped: every run starts empty.

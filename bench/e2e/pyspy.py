@@ -12,35 +12,36 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import OUT, log
-from bench.e2e.settings import CLIENT_CPU, Durations
+from bench.e2e.settings import CLIENT_CPU
 from bench.e2e.targets import VENV_BIN, Target
-from bench.e2e.wrk import run_wrk
+from bench.e2e.wrk import Load
 
 
-def run_profile(
-    pid: int, target: Target, body: str, url: str, body_file: Path, lua: Path, wrk: str,
-    d: Durations, conns: int,
-) -> int:  # fmt: skip
-    """py-spy the server under closed-loop load: collapsed stacks, then a flame graph."""
+def run_profile(pid: int, target: Target, body: str, load: Load) -> int:
+    """py-spy the server under closed-loop load: collapsed stacks, then a flame graph.
+
+    Returns the 2xx answers wrk counted, which the row's check against Kafka adds up.
+    """
     spy = VENV_BIN / "py-spy"
     if not spy.exists():
         spy = Path(shutil.which("py-spy") or "")
     if not spy.is_file():
         log("  profile skipped: py-spy not found (.venv/bin/pip install py-spy)")
         return 0
+    seconds = load.durations.profile
     acked = 0
-    for fmt, dest in (("raw", f"profile-{target.name}-{body}.txt"),
-                      ("flamegraph", f"profile-{target.name}-{body}.svg")):  # fmt: skip
-        log(f"  py-spy ({fmt}) for {d.profile:g} s under wrk load")
+    for fmt, suffix in (("raw", "txt"), ("flamegraph", "svg")):
+        log(f"  py-spy ({fmt}) for {seconds:g} s under wrk load")
+        record = ["record", "--pid", str(pid), "--rate", "200", "--nonblocking"]
+        dest = OUT / f"profile-{target.name}-{body}.{suffix}"
+        record += ["--duration", f"{seconds:g}", "--format", fmt, "-o", str(dest)]
         spy_proc = subprocess.Popen(
-            ["taskset", "-c", CLIENT_CPU, str(spy), "record", "--pid", str(pid), "--rate", "200",
-             "--nonblocking", "--duration", f"{d.profile:g}", "--format", fmt,
-             "-o", str(OUT / dest)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        time.sleep(0.5)
-        res = run_wrk(wrk, url, body_file, lua, d.profile + 1, conns)
-        acked += res.ok_2xx
+            ["taskset", "-c", CLIENT_CPU, str(spy), *record],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(0.5)  # py-spy attaches to the server before the load starts
+        acked += load.run_wrk(target, body, seconds + 1).ok_2xx
         _, err = spy_proc.communicate(timeout=60)
         if spy_proc.returncode:
             log(f"  py-spy failed: {err.decode(errors='replace').strip()[-300:]}")

@@ -69,16 +69,27 @@ def per_cpu_second(us_per_req: float) -> float:
     return 1e6 / us_per_req
 
 
+def md_head(head: str) -> list[str]:
+    """A Markdown table's head from its columns' names, ``" | "`` between them."""
+    names = head.split(" | ")
+    return [md_row(names), "|" + "---|" * len(names)]
+
+
+def md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def table(rows: list[Row]) -> list[str]:
-    head = ["target", "body", "max/s", "CPU us/req", "err", "p50/p99 @25%", "p50/p99 @50%",
-            "p50/p99 @75%", "RSS MB", "load", "broker", "steal", "ok"]  # fmt: skip
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = md_head(
+        "target | body | max/s | CPU us/req | err | p50/p99 @25% | p50/p99 @50% | "
+        "p50/p99 @75% | RSS MB | load | broker | steal | ok"
+    )
     for r in rows:
         if r.skipped:
             lines.append(f"| {r.target} | {r.body} | skipped: {r.skipped} |" + " |" * 10)
             continue
-        cells = [r.target, f"{r.body} ({r.body_bytes} B)", f"{r.max_rps:,.0f}",
-                 fmt_us(r.cpu_us_per_req)]  # fmt: skip
+        cells = [r.target, f"{r.body} ({r.body_bytes} B)", f"{r.max_rps:,.0f}"]
+        cells.append(fmt_us(r.cpu_us_per_req))
         errs = r.wrk.get("non_2xx", 0) + sum(r.wrk.get("socket_errors", {}).values())
         errs += sum(o.get("non_2xx", 0) + sum(o.get("errors", {}).values()) for o in r.open_loop)
         cells.append(str(errs))
@@ -94,7 +105,7 @@ def table(rows: list[Row]) -> list[str]:
         cells.append(fmt_s(r.broker_cores))
         cells.append(fmt_pct(r.steal))
         cells.append("FLAGGED" if r.flags else "ok")
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md_row(cells))
     return lines
 
 
@@ -108,40 +119,36 @@ def rounds_table(rows: list[Row]) -> list[str]:
 
     The ingress's p99s over the target say so; the target is only the ingress's.
     """
-    head = ["target", "body", "max/s", "CPU us/req", "p99 @50% (ms)",
-            "Kafka wait p99 @50% (ms)"]  # fmt: skip
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = md_head("target | body | max/s | CPU us/req | p99 @50% (ms) | Kafka wait p99 @50% (ms)")
     for r in rows:
         if r.skipped:
             continue
-        pr = r.per_round
-        lines.append("| " + " | ".join([
-            r.target, r.body, by_round(pr.get("max_rps", []), ",.0f"),
-            by_round(pr.get("cpu_us_per_req", []), ".0f"),
-            by_round(pr.get("p99@0.5", []), ".1f",
-                     missed=over_p99_target if r.target == "ingress" else None),
-            by_round(pr.get("kafka p99@0.5", []), ".1f") if r.target == "ingress" else "",
-        ]) + " |")  # fmt: skip
+        pr, ingress = r.per_round, r.target == "ingress"
+        p99s = by_round(pr.get("p99@0.5", []), ".1f", missed=over_p99_target if ingress else None)
+        waits = by_round(pr.get("kafka p99@0.5", []), ".1f") if ingress else ""
+        max_rps = by_round(pr.get("max_rps", []), ",.0f")
+        cpu = by_round(pr.get("cpu_us_per_req", []), ".0f")
+        lines.append(md_row([r.target, r.body, max_rps, cpu, p99s, waits]))
     return lines
 
 
 def detail_table(rows: list[Row]) -> list[str]:
-    head = ["round", "target", "body", "load", "rate/s", "p50", "p90", "p99", "p99.9", "max",
-            "server p50/p99", "Kafka wait p99 / over target", "client lag p99", "client CPU",
-            "steal", "answers"]  # fmt: skip
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = md_head(
+        "round | target | body | load | rate/s | p50 | p90 | p99 | p99.9 | max | "
+        "server p50/p99 | Kafka wait p99 / over target | client lag p99 | client CPU | "
+        "steal | answers"
+    )
     for r in rows:
         for o in r.open_loop:
             codes = " ".join(f"{c}:{n}" for c, n in sorted(o.get("codes", {}).items()))
             errs = " ".join(f"{c}:{n}" for c, n in sorted(o.get("errors", {}).items()))
-            lines.append("| " + " | ".join([
-                str(r.round), r.target, r.body, f"{o.get('fraction', 0):.0%}",
-                f"{o.get('rate', 0):,.0f}",
-                *(fmt_ms(o.get(k)) for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")),
-                f"{fmt_ms(o.get('service_p50_ms'))} / {fmt_ms(o.get('service_p99_ms'))}",
-                kafka_wait(o), fmt_ms(o.get("lag_p99_ms")), f"{o.get('client_cpu', 0):.0%}",
-                fmt_pct(o.get("steal")), (codes + (" errors " + errs if errs else "")) or "-",
-            ]) + " |")  # fmt: skip
+            cells = [str(r.round), r.target, r.body, f"{o.get('fraction', 0):.0%}"]
+            cells.append(f"{o.get('rate', 0):,.0f}")
+            cells += [fmt_ms(o.get(k)) for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")]
+            cells.append(f"{fmt_ms(o.get('service_p50_ms'))} / {fmt_ms(o.get('service_p99_ms'))}")
+            cells += [kafka_wait(o), fmt_ms(o.get("lag_p99_ms")), f"{o.get('client_cpu', 0):.0%}"]
+            cells += [fmt_pct(o.get("steal")), (codes + (" errors " + errs if errs else "")) or "-"]
+            lines.append(md_row(cells))
     return lines
 
 
@@ -166,11 +173,22 @@ def round_ratios(ing: Row, other: Row, key: str, mine_over_theirs: bool, target:
     return f"; rounds {by_round(each, '.2f', missed=lambda v: v < target)}"
 
 
-def verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
-    def get(target: str, body: str) -> Row | None:
-        return next((r for r in rows if r.target == target and r.body == body and not r.skipped),
-                    None)  # fmt: skip
+def measured_row(rows: list[Row], target: str, body: str) -> Row | None:
+    """The row of ``target`` and ``body``, if it was measured (not skipped)."""
+    return next((r for r in rows if r.target == target and r.body == body and not r.skipped), None)
 
+
+def passed(ok: object) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
+    """This round's targets: (what, measured, PASS or MISS), ratios first, then the p99s at
+    half of max and the ingress's peak RSS."""
+    return [*ratio_verdicts(rows), *p99_verdicts(rows), *rss_verdicts(rows)]
+
+
+def ratio_verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     compared = (
         ("receive", "ceiling", "the aiohttp web.Application ceiling", TARGET_CEILING_RATIO),
@@ -178,46 +196,56 @@ def verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
         ("finish40", "handwritten", "hand-written", TARGET_FINISH40_HANDWRITTEN_RATIO),
     )
     for body, other_name, what, target in compared:
-        ing, other = get("ingress", body), get(other_name, body)
+        ing, other = measured_row(rows, "ingress", body), measured_row(rows, other_name, body)
         if ing is None or other is None:
             continue
         if other.max_rps:
             ratio = ing.max_rps / other.max_rps
-            out.append((f">= {target:g}x {what} ({body}, webhooks/s)",
-                         f"{ratio:.2f}x ({ing.max_rps:,.0f} / {other.max_rps:,.0f})"
-                         + round_ratios(ing, other, "max_rps", True, target),
-                         "PASS" if ratio >= target else "MISS"))  # fmt: skip
+            shown = f"{ratio:.2f}x ({ing.max_rps:,.0f} / {other.max_rps:,.0f})"
+            shown += round_ratios(ing, other, "max_rps", True, target)
+            out.append(
+                (f">= {target:g}x {what} ({body}, webhooks/s)", shown, passed(ratio >= target))
+            )
         if ing.cpu_us_per_req and other.cpu_us_per_req:
             # Webhooks per CPU-second, ours over theirs: their CPU us per request over ours.
             ratio = other.cpu_us_per_req / ing.cpu_us_per_req
             mine, theirs = per_cpu_second(ing.cpu_us_per_req), per_cpu_second(other.cpu_us_per_req)
-            out.append((f"by CPU: >= {target:g}x {what} ({body}, webhooks per CPU-second)",
-                         f"{ratio:.2f}x ({mine:,.0f} / {theirs:,.0f}; CPU us/req "
-                         f"{ing.cpu_us_per_req:.0f} vs {other.cpu_us_per_req:.0f})"
-                         + round_ratios(ing, other, "cpu_us_per_req", False, target),
-                         "PASS" if ratio >= target else "MISS"))  # fmt: skip
-    for r in rows:
-        if r.target != "ingress" or r.skipped:
-            continue
-        o = r.at(0.5)
-        if o is not None:
-            p99 = o.get("p99_ms", math.nan)
-            ok = p99 <= TARGET_P99_MS and o.get("client_ok") and not o.get("non_2xx")
-            rounds = r.per_round.get("p99@0.5", [])
-            over = by_round(rounds, ".1f", missed=over_p99_target)
-            each = f"; rounds {over}" if len(rounds) > 1 else ""
-            share = o.get("kafka_over_target")
-            if share is not None:
-                each += f"; {share:.1%} (median) waited over {TARGET_P99_MS:g} ms on Kafka alone"
-            out.append((f"p99 <= {TARGET_P99_MS:g} ms at 50% of max ({r.body})",
-                        f"{fmt_ms(p99)} ms at {o.get('rate', 0):,.0f}/s{each}",
-                        "PASS" if ok else "MISS"))  # fmt: skip
-    ing_rows = [r for r in rows if r.target == "ingress" and not r.skipped]
-    if ing_rows:
-        peak = max(r.rss_peak_mb for r in ing_rows)
-        out.append((f"peak RSS <= {TARGET_RSS_MB:g} MB (ingress, any body)", f"{peak:.0f} MB",
-                    "PASS" if peak <= TARGET_RSS_MB else "MISS"))  # fmt: skip
+            shown = (
+                f"{ratio:.2f}x ({mine:,.0f} / {theirs:,.0f}; CPU us/req "
+                f"{ing.cpu_us_per_req:.0f} vs {other.cpu_us_per_req:.0f})"
+            )
+            shown += round_ratios(ing, other, "cpu_us_per_req", False, target)
+            what_by_cpu = f"by CPU: >= {target:g}x {what} ({body}, webhooks per CPU-second)"
+            out.append((what_by_cpu, shown, passed(ratio >= target)))
     return out
+
+
+def p99_verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    for r in rows:
+        o = r.at(0.5) if r.target == "ingress" and not r.skipped else None
+        if o is None:
+            continue
+        p99 = o.get("p99_ms", math.nan)
+        ok = p99 <= TARGET_P99_MS and o.get("client_ok") and not o.get("non_2xx")
+        rounds = r.per_round.get("p99@0.5", [])
+        over = by_round(rounds, ".1f", missed=over_p99_target)
+        each = f"; rounds {over}" if len(rounds) > 1 else ""
+        share = o.get("kafka_over_target")
+        if share is not None:
+            each += f"; {share:.1%} (median) waited over {TARGET_P99_MS:g} ms on Kafka alone"
+        shown = f"{fmt_ms(p99)} ms at {o.get('rate', 0):,.0f}/s{each}"
+        out.append((f"p99 <= {TARGET_P99_MS:g} ms at 50% of max ({r.body})", shown, passed(ok)))
+    return out
+
+
+def rss_verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
+    ing_rows = [r for r in rows if r.target == "ingress" and not r.skipped]
+    if not ing_rows:
+        return []
+    peak = max(r.rss_peak_mb for r in ing_rows)
+    what = f"peak RSS <= {TARGET_RSS_MB:g} MB (ingress, any body)"
+    return [(what, f"{peak:.0f} MB", passed(peak <= TARGET_RSS_MB))]
 
 
 def ratios(rows: list[Row]) -> list[str]:
@@ -233,8 +261,7 @@ def ratios(rows: list[Row]) -> list[str]:
             continue
         parts, by_cpu = [], []
         for other in ("ceiling", "handwritten", "ingress-workers"):
-            o = next((r for r in rows if r.target == other and r.body == body and not r.skipped),
-                     None)  # fmt: skip
+            o = measured_row(rows, other, body)
             if o is None:
                 continue
             # The workers row is the numerator (its scaling); the others are baselines.
@@ -266,8 +293,13 @@ def round_trips(measured: dict[str, tuple[float, float]]) -> str:
     return "; ".join(f"{p50:.3f} / {p99:.3f} ms {shown[k]}" for k, (p50, p99) in measured.items())
 
 
-def render(meta: dict[str, Any], rows: list[Row], measured: list[Row], notes: list[str],
-           profile: dict[str, Any] | None) -> str:  # fmt: skip
+def render(
+    meta: dict[str, Any],
+    rows: list[Row],
+    measured: list[Row],
+    notes: list[str],
+    profile: dict[str, Any] | None,
+) -> str:
     """The report: ``rows`` are the medians over the rounds, ``measured`` every round's."""
     m = meta["machine"]
     from pipeline.config import Config
@@ -350,10 +382,14 @@ def render(meta: dict[str, Any], rows: list[Row], measured: list[Row], notes: li
     if notes or row_notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in notes + row_notes]]
     if profile:
-        lines += ["", f"## Where the ingress's time goes (py-spy, {profile['body']} body, "
-                  f"closed loop, {profile['samples']} samples, idle excluded)", "",
-                  "Self time by area (each sample charged to its innermost non-stdlib "
-                  "frame):", ""]  # fmt: skip
+        lines += [
+            "",
+            f"## Where the ingress's time goes (py-spy, {profile['body']} body, "
+            f"closed loop, {profile['samples']} samples, idle excluded)",
+            "",
+            "Self time by area (each sample charged to its innermost non-stdlib frame):",
+            "",
+        ]
         lines += [f"- {k}: {v}%" for k, v in profile["self_by_area"]]
         lines += [
             "",

@@ -18,10 +18,22 @@ from typing import Any
 
 # The open-loop figures that are medians over rounds; counts are summed instead.
 _STEP_MEDIANS = (
-    "rate", "achieved_rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
-    "service_p50_ms", "service_p99_ms", "lag_p50_ms", "lag_p99_ms", "client_cpu", "steal",
-    "kafka_p99_ms", "kafka_over_target",
-)  # fmt: skip
+    "rate",
+    "achieved_rps",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "p999_ms",
+    "max_ms",
+    "service_p50_ms",
+    "service_p99_ms",
+    "lag_p50_ms",
+    "lag_p99_ms",
+    "client_cpu",
+    "steal",
+    "kafka_p99_ms",
+    "kafka_over_target",
+)
 _STEP_COUNTS = ("scheduled", "completed", "dropped", "unanswered", "non_2xx", "ok_2xx")
 
 

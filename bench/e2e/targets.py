@@ -39,6 +39,9 @@ class Target:
     def path(self, body: str) -> str:
         return f"/webhooks/{BODIES[body][0]}?token={TOKEN}"
 
+    def url(self, body: str) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path(body)}"
+
     def topics(self, body: str) -> list[str]:
         if self.topic_prefix is None:
             return []
@@ -60,9 +63,13 @@ class Server:
             self.logfile.unlink()
         out = self.logfile.open("ab")
         self.proc = subprocess.Popen(
-            ["taskset", "-c", t.cpus, *t.cmd], env=t.env, cwd=ROOT, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            ["taskset", "-c", t.cpus, *t.cmd],
+            env=t.env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: a stuck server is killed whole
+        )
         out.close()
         url = f"http://127.0.0.1:{t.port}{t.ready_path}"
         deadline = time.monotonic() + 60
@@ -101,11 +108,9 @@ class Server:
 
 
 def probe(target: Target, body_file: Path, body: str) -> tuple[int, bytes]:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{target.port}{target.path(body)}",
-        data=body_file.read_bytes(), method="POST",
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
+    headers = {"Content-Type": "application/json"}
+    data = body_file.read_bytes()
+    req = urllib.request.Request(target.url(body), data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=15) as r:
             return r.status, r.read()
@@ -136,35 +141,49 @@ def make_targets(workers: int) -> tuple[dict[str, Target], list[str]]:
         if key in os.environ:
             ingress_env[key] = os.environ[key]
     serve = [str(VENV_BIN / "plug-pipeline"), "serve"]
+    baselines = BENCH / "baselines"
+    ceiling = [sys.executable, str(baselines / "ceiling.py"), "--port", str(PORTS["ceiling"])]
+    handwritten = [sys.executable, str(baselines / "handwritten.py")]
+    handwritten += ["--port", str(PORTS["handwritten"]), "--bootstrap-servers", BOOTSTRAP]
+    handwritten_env = dict(base, HANDWRITTEN_TOKEN=TOKEN, HANDWRITTEN_TOPIC_PREFIX="handwritten")
     targets = {
         "ingress": Target(
-            "ingress", "plug-pipeline serve", serve, ingress_env, PORTS["ingress"],
-            "/readyz", PREFIX,
+            "ingress",
+            "plug-pipeline serve",
+            serve,
+            ingress_env,
+            PORTS["ingress"],
+            "/readyz",
+            PREFIX,
         ),
         "ceiling": Target(
-            "ceiling", "aiohttp ceiling",
-            [sys.executable, str(BENCH / "baselines" / "ceiling.py"), "--port",
-             str(PORTS["ceiling"])],
-            base, PORTS["ceiling"], "/healthz", None,
+            "ceiling", "aiohttp ceiling", ceiling, base, PORTS["ceiling"], "/healthz", None
         ),
         "handwritten": Target(
-            "handwritten", "FastAPI+pydantic+send_and_wait",
-            [sys.executable, str(BENCH / "baselines" / "handwritten.py"), "--port",
-             str(PORTS["handwritten"]), "--bootstrap-servers", BOOTSTRAP],
-            dict(base, HANDWRITTEN_TOKEN=TOKEN, HANDWRITTEN_TOPIC_PREFIX="handwritten"),
-            PORTS["handwritten"], "/healthz", "handwritten",
+            "handwritten",
+            "FastAPI+pydantic+send_and_wait",
+            handwritten,
+            handwritten_env,
+            PORTS["handwritten"],
+            "/healthz",
+            "handwritten",
         ),
-    }  # fmt: skip
+    }
     notes = []
     if workers > 1:
         if serve_supports_workers():
             env = dict(ingress_env, PLUG_PIPELINE_PORT=str(PORTS["ingress-workers"]))
             cpus = ",".join(str(i) for i in range(min(workers, os.cpu_count() or 1)))
             targets["ingress-workers"] = Target(
-                "ingress-workers", f"plug-pipeline serve --workers {workers}",
-                [*serve, "--workers", str(workers)], env, PORTS["ingress-workers"], "/readyz",
-                PREFIX, cpus=cpus,
-            )  # fmt: skip
+                "ingress-workers",
+                f"plug-pipeline serve --workers {workers}",
+                [*serve, "--workers", str(workers)],
+                env,
+                PORTS["ingress-workers"],
+                "/readyz",
+                PREFIX,
+                cpus=cpus,
+            )
             if workers >= 2:
                 notes.append(
                     f"`--workers {workers}` row: server on CPUs {cpus}, so it shares CPU "
