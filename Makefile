@@ -132,7 +132,7 @@ bench-sink: install kafka-up
 # End to end against the bench's own Kafka on 127.0.0.1:19092 (not part of `make test`);
 # e.g. make bench BENCH_ARGS=--quick, BENCH_ARGS="--rounds 1", or BENCH_ARGS="--profile --workers 2".
 bench: install
-	$(BIN)/python bench/e2e.py $(BENCH_ARGS)
+	$(BIN)/python -m bench.e2e $(BENCH_ARGS)
 
 # Loader throughput, freshness and memory into DuckDB and PostgreSQL (not part of `make test`).
 bench-load: install kafka-up pg-up

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
@@ -33,7 +32,7 @@ import msgspec
 import pydantic
 import pydantic_core
 
-from bench import pydantic_baseline
+from bench import common, pydantic_baseline
 from pipeline.events import normalise
 from pipeline.events.models import Envelope
 from pipeline.ingest import event_id, ingest
@@ -281,18 +280,12 @@ def ev_s(per_call_ns: float) -> float:
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """bench.common's machine and the decoders' versions, in decode.json's own keys."""
+    base = common.machine()
     return {
-        "cpu": cpu,
-        "cpus": str(os.cpu_count()),
-        "python": platform.python_version(),
+        "cpu": base["cpu"],
+        "cpus": str(base["cores"]),
+        "python": base["python"],
         "implementation": platform.python_implementation(),
         "msgspec": msgspec.__version__,
         "pydantic": pydantic.VERSION,

@@ -330,11 +330,11 @@ START, END = "<!-- bench-handler:start -->", "<!-- bench-handler:end -->"
 def write_results(table: str, argv: list[str], load: str) -> None:
     """This run's section of bench/RESULTS.md, replaced in place (the rest is kept).
 
-    The section goes after e2e's marker, so a run of ``make bench`` keeps it.
+    The section goes after bench/e2e's marker, so a run of ``make bench`` keeps it.
     """
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))  # run as a script, only bench/ is on the path
-    from bench.e2e import KEPT_MARKER
+    from bench.e2e.report import KEPT_MARKER
 
     section = "\n".join(
         [

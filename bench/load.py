@@ -43,8 +43,10 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from bench import e2e, histogram
-from bench.e2e import OUT, ROOT, Broker, log, vm_hwm_kb
+from bench import histogram
+from bench.common import OUT, ROOT, log
+from bench.e2e.broker import BOOTSTRAP, Broker
+from bench.e2e.procfs import vm_hwm_kb
 from pipeline import ingest
 from pipeline.errors import Malformed
 from pipeline.record import Record
@@ -61,7 +63,7 @@ METRICS_PORT = 19400
 class Where:
     """The broker and metrics port of this run (set from the flags by ``main``)."""
 
-    bootstrap = e2e.BOOTSTRAP
+    bootstrap = BOOTSTRAP
     metrics_port = METRICS_PORT
     # Topic prefixes made for the target and mode being measured, deleted once it is
     # measured (``--keep`` keeps them): on the broker of `make kafka-up`, which outlives

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from bench.common import percentile
+
 QOS = Path("/dev/cpu_dma_latency")
 CPUIDLE = Path("/sys/devices/system/cpu/cpuidle")
 
@@ -109,4 +111,4 @@ def round_trip_ms(rate: float = 1000.0, seconds: float = 1.0) -> tuple[float, fl
         os.close(parent_reads)
         os.waitpid(pid, 0)
     rtts.sort()
-    return rtts[len(rtts) // 2] * 1000, rtts[int(len(rtts) * 0.99)] * 1000
+    return percentile(rtts, 50) * 1000, percentile(rtts, 99) * 1000

@@ -1,7 +1,7 @@
 """The HTTP ceiling: a minimal aiohttp app on uvloop that reads the body and answers 200.
 
 No auth, no decoding, no Kafka: whatever this app does per second on one core is the
-most any aiohttp ingress could do on the same machine. ``bench/e2e.py`` runs it.
+most any aiohttp ingress could do on the same machine. ``make bench`` (``bench/e2e/``) runs it.
 
     python bench/baselines/ceiling.py --host 127.0.0.1 --port 18081
 """

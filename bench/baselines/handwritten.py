@@ -4,7 +4,7 @@ FastAPI + pydantic v2 models of the bodies + one aiokafka ``send_and_wait`` per 
 (acks=all, enable_idempotence=True, aiokafka's defaults otherwise), served by uvicorn
 with one worker. Same durability promise as the ingress (200 only after the broker's
 ack), none of its normalisation, dead-lettering or overload control.
-``bench/e2e.py`` runs it.
+``make bench`` (``bench/e2e/``) runs it.
 
     python bench/baselines/handwritten.py --port 18082 --bootstrap-servers 127.0.0.1:19092
 """

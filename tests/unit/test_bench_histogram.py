@@ -7,8 +7,11 @@ import random
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
-from bench import e2e, histogram
-from bench.e2e_rows import median_row
+from bench import histogram
+from bench.e2e.measure import watch_kafka
+from bench.e2e.report import kafka_wait
+from bench.e2e.rows import median_row
+from bench.e2e.settings import TARGET_P99_MS
 from pipeline.runtime.metrics import METRICS, Metrics
 from tests.unit.test_bench_rounds import row, step
 
@@ -85,18 +88,18 @@ def test_a_share_needs_a_bucket_bound() -> None:
 
 
 def test_the_p99_target_is_one_of_the_ingress_s_bounds() -> None:
-    assert e2e.TARGET_P99_MS / 1000 in BOUNDS
+    assert TARGET_P99_MS / 1000 in BOUNDS
 
 
 def test_a_step_s_wait_on_kafka_in_its_figures_and_the_report() -> None:
     waited = histogram.parse_buckets(page([0.0015] * 97 + [0.012] * 3), NAME)
     ol = step(0.5, 14.0)
-    e2e.watch_kafka(ol, waited)
+    watch_kafka(ol, waited)
     # the 99th of 100 is the second of the three in (10, 12.5 ms]: 10 + 2.5 * 2/3
     assert ol["kafka_p99_ms"] == pytest.approx(10 + 2.5 * 2 / 3)
     assert ol["kafka_over_target"] == pytest.approx(0.03)
-    assert e2e.kafka_wait(ol) == f"{ol['kafka_p99_ms']:.1f} / 3.0%"
-    assert e2e.kafka_wait(step(0.5, 14.0)) == "-"
+    assert kafka_wait(ol) == f"{ol['kafka_p99_ms']:.1f} / 3.0%"
+    assert kafka_wait(step(0.5, 14.0)) == "-"
 
 
 def test_medians_and_rounds_carry_the_wait_on_kafka() -> None:

@@ -1,10 +1,10 @@
-"""The medians ``make bench`` reports over its rounds (bench/e2e_rows.py)."""
+"""The medians ``make bench`` reports over its rounds (bench/e2e/rows.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bench.e2e_rows import Row, by_round, median_row, median_rows, round_order
+from bench.e2e.rows import Row, by_round, median_row, median_rows, round_order
 
 
 def step(fraction: float, p99: float, **extra: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ On this 2-core VM the same tree reads a third more or less from one reading to t
 next: 73-119 CPU us a receive webhook within two hours, the ceiling 43-79, the
 hand-written service 313-456 (bench/RESULTS.md, "Fifth pass"). A single reading per
 target leaves each ratio to whichever phase of the host each side fell in, so
-``bench/e2e.py --rounds N`` measures every row N times, the targets in alternating
+``python -m bench.e2e --rounds N`` measures every row N times, the targets in alternating
 order, and reports the median of the rounds with every round's own figures beside it.
 """
 
@@ -18,10 +18,22 @@ from typing import Any
 
 # The open-loop figures that are medians over rounds; counts are summed instead.
 _STEP_MEDIANS = (
-    "rate", "achieved_rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
-    "service_p50_ms", "service_p99_ms", "lag_p50_ms", "lag_p99_ms", "client_cpu", "steal",
-    "kafka_p99_ms", "kafka_over_target",
-)  # fmt: skip
+    "rate",
+    "achieved_rps",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "p999_ms",
+    "max_ms",
+    "service_p50_ms",
+    "service_p99_ms",
+    "lag_p50_ms",
+    "lag_p99_ms",
+    "client_cpu",
+    "steal",
+    "kafka_p99_ms",
+    "kafka_over_target",
+)
 _STEP_COUNTS = ("scheduled", "completed", "dropped", "unanswered", "non_2xx", "ok_2xx")
 
 
