@@ -8,6 +8,7 @@ Layers, dependencies pointing down::
     rows.py       a decoded event -> table rows (pure)
     duckdb.py     the embedded target        \\ both behind target.py's Target protocol,
     postgres.py   the server target          /  both migrated by migrations.py
+    offsets.py    the offsets the warehouse holds, moved with each batch's rows
     tables.py     the warehouse contract: every table and column, once for both dialects
     views.py      the KPI views, created after the tables on every start
 """
