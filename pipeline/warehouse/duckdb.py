@@ -123,7 +123,7 @@ class DuckDBTarget:
     def describe(self) -> str:
         return f"duckdb:{self.path}"
 
-    # migrations.Session and offsets.Session
+    # sql.Session: migrations and offset moves run on the connection itself
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._con.execute(sql, list(params) if params else None)
 

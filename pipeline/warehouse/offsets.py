@@ -8,19 +8,12 @@ knows neither of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping
 
 from pipeline.errors import StaleOffsets
 from pipeline.warehouse.batch import TP
-from pipeline.warehouse.sql import q
+from pipeline.warehouse.sql import Session, q
 from pipeline.warehouse.tables import OFFSETS_TABLE
-
-
-class Session(Protocol):
-    def changed(self, sql: str, params: Sequence[Any]) -> int:
-        """Execute; the number of rows inserted or updated."""
-        ...
 
 
 def move_offsets(

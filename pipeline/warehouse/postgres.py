@@ -158,7 +158,7 @@ class PostgresTarget:
 
 
 class _Session:
-    """migrations.Session and offsets.Session over one connection; ``?`` -> ``%s``."""
+    """sql.Session over one connection; ``?`` -> ``%s``."""
 
     dialect: Dialect = "postgresql"
 
