@@ -4,6 +4,7 @@ Layers, dependencies pointing down::
 
     command.py    the CLI: flags, progress line, metrics endpoint, signals
     loader.py     Kafka -> batches -> the target; seeks to the offsets the warehouse holds
+    writes.py     the closed batches queued for the target, written in order off the loop
     batch.py      rows and offsets of one transaction, closed on rows, bytes or age
     rows.py       a decoded event -> table rows (pure)
     duckdb.py     the embedded target        \\ both behind target.py's Target protocol,
