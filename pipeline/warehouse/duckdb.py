@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.errors import WarehouseError, WarehouseUnavailable
-from pipeline.warehouse import migrations, target
+from pipeline.warehouse import migrations
 from pipeline.warehouse.batch import TP, Batch
+from pipeline.warehouse.offsets import OFFSETS_QUERY, move_offsets
 from pipeline.warehouse.rows import Row
 from pipeline.warehouse.sql import Dialect, insert_if_absent, takes_window, window_start
 from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Kind, Table
@@ -122,7 +123,7 @@ class DuckDBTarget:
     def describe(self) -> str:
         return f"duckdb:{self.path}"
 
-    # migrations.Session and target.Session
+    # sql.Session: migrations and offset moves run on the connection itself
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._con.execute(sql, list(params) if params else None)
 
@@ -140,7 +141,7 @@ class DuckDBTarget:
         return applied
 
     def offsets(self, group: str) -> dict[TP, int]:
-        rows = self.query(target.OFFSETS_QUERY, (group,))
+        rows = self.query(OFFSETS_QUERY, (group,))
         return {(topic, partition): offset for topic, partition, offset in rows}
 
     def prepare(self, batch: Batch) -> None:
@@ -176,7 +177,7 @@ class DuckDBTarget:
                 )
                 if fresh.num_rows:
                     self._insert(table, fresh, self._inserts[table])
-            target.move_offsets(self, group, batch.offsets, expected)
+            move_offsets(self, group, batch.offsets, expected)
 
         self._in_transaction(body)
 

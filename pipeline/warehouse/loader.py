@@ -9,20 +9,20 @@ redeliveries. Kafka's committed offsets are written too, for lag tools only.
 
 Target calls are blocking and run on one worker thread, one write at a time and in
 order; the event loop keeps fetching and decoding meanwhile. Closed batches queue for
-the writer (at most ``_QUEUED``, each expecting the offsets the one before it leaves), so
-the next write starts as soon as the last one commits; with the queue full, partitions
-are paused until the writer catches up (bounded memory). While the warehouse is
-unavailable, partitions are paused and the batch is retried as it is.
+the writer (``writes.py``: at most ``QUEUED``, each expecting the offsets the one before
+it leaves), so the next write starts as soon as the last one commits; with the queue
+full, partitions are paused until the writer catches up (bounded memory). While the
+warehouse is unavailable, partitions are paused and the batch is retried as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -40,6 +40,7 @@ from pipeline.route import deadletter_topic, event_topic, raw_topic
 from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Limits, Source, is_behind
 from pipeline.warehouse.metrics import LoaderMetrics
 from pipeline.warehouse.target import Target
+from pipeline.warehouse.writes import QUEUED, Writes
 from pipeline.webhooks import EventType
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,6 @@ Fetched = list[tuple[TopicPartition, list[Any]]]  # records as getmany returns t
 
 DEFAULT_GROUP = "plug-pipeline-load"
 _RETRY_MIN_S, _RETRY_MAX_S = 0.2, 5.0
-# Closed batches held for the writer, the one being written included: with two, the next
-# is ready when a write commits, so the writer never waits for the decoding of a batch.
-# A third full batch waits (its partitions paused): memory stays a few batches.
-_QUEUED = 2
 # The most records one fetch hands over: aiokafka makes a record object of each, and
 # those of one fetch are alive together until they are rows (or carried, see _add); the
 # rest wait in aiokafka's buffer, still compressed. Asking for a batch's whole room at once
@@ -104,7 +101,9 @@ class Loader:
         self._stop = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="warehouse")
         self._consumer: AIOKafkaConsumer | None = None
-        self._writes: deque[_Write] = deque()  # closed batches in commit order; head in flight
+        self._writes = Writes(
+            functools.partial(_write, target, options.group), self._executor, self._committed
+        )
         self._to_kafka: dict[TP, int] = {}  # committed offsets not yet told to Kafka
         self._failure: TopicRecreated | None = None  # found in a rebalance callback
         self._last_check = 0.0
@@ -249,9 +248,9 @@ class Loader:
                 if below:
                     await self._check_ends(consumer, below)
                 if self.batch.full() or (self.batch.records and self.batch.due_in() == 0):
-                    await self._settle(consumer, keep=_QUEUED - 1)
+                    await self._settle(consumer, keep=QUEUED - 1)
                     self._close()
-                elif self._writes and self._writes[0].failed():
+                elif self._writes.failed():
                     await self._settle(consumer, keep=len(self._writes))
             if self._to_kafka:
                 offsets, self._to_kafka = self._to_kafka, {}
@@ -371,45 +370,10 @@ class Loader:
         if not batch.records:
             return
         self._per_record = batch.per_record() or self._per_record
-        expected = {tp: self._expected(tp) for tp in batch.offsets}
         batch.behind = self._behind
         batch.close()
         self.target.prepare(batch)
-        self._writes.append(_Write(batch, expected))
-        self._kick()
-
-    def _expected(self, tp: TP) -> int | None:
-        """The partition's offset in the warehouse once every queued batch is written."""
-        for write in reversed(self._writes):
-            if tp in write.batch.offsets:
-                return write.batch.offsets[tp]
-        return self.stored.get(tp)
-
-    def _kick(self) -> None:
-        """Start writing the head of the queue unless a write is in flight."""
-        if not self._writes or self._writes[0].future is not None:
-            return
-        write = self._writes[0]
-        write.future = asyncio.get_running_loop().run_in_executor(
-            self._executor, self._write, write.batch, write.expected
-        )
-        write.future.add_done_callback(lambda _: self._finish(write))
-
-    def _write(self, batch: Batch, expected: dict[TP, int | None]) -> float:
-        """On the target's thread: the write, and when it committed (for freshness)."""
-        self.target.write(self.options.group, batch, expected)
-        return time.time()
-
-    def _finish(self, write: _Write) -> None:
-        """A write that committed leaves the queue and the next starts at once; a failed
-        one stays at the head for ``_settle``."""
-        if not self._writes or self._writes[0] is not write or not write.committed():
-            return
-        self._writes.popleft()
-        assert write.future is not None
-        self._committed(write.batch, write.future.result())
-        self._to_kafka.update(write.batch.offsets)
-        self._kick()
+        self._writes.add(batch, self.stored)
 
     async def _settle(
         self, consumer: AIOKafkaConsumer | None, keep: int, once: bool = False
@@ -418,35 +382,22 @@ class Loader:
         partitions are paused while waiting (no more records held). A write that found the
         warehouse unavailable is retried (unless ``once``); on a stale offset it and every
         batch after it are dropped, and the partitions seek to the warehouse's offsets."""
-        paused = False
         delay = _RETRY_MIN_S
-        try:
-            while self._writes:
-                write = self._writes[0]
-                future = write.future
-                assert future is not None
-                if not future.done():
-                    if len(self._writes) <= keep:
-                        return
-                    if consumer is not None and not paused and consumer.assignment():
-                        consumer.pause(*consumer.assignment())
-                        paused = True
-                    await asyncio.wait([future])
-                    continue
-                if write.committed():
-                    self._finish(write)  # normally done by its callback already
-                    continue
-                exc = future.exception()
-                if isinstance(exc, WarehouseUnavailable) and not (once or self._stop.is_set()):
+        with _pausing(consumer) as pause:
+            while True:
+                try:
+                    await self._writes.settle(keep, pause)
+                    return
+                except WarehouseUnavailable as exc:
+                    if once or self._stop.is_set():
+                        raise
                     self.metrics.retries.inc()
                     log.warning("warehouse unavailable, retrying in %.1fs: %s", delay, exc)
                     await self._sleep(delay)
                     delay = min(delay * 2, _RETRY_MAX_S)
-                    write.future = None
-                    self._kick()
-                    continue
-                if isinstance(exc, StaleOffsets):
-                    dropped = sum(w.batch.records for w in self._writes) + self.batch.records
+                    self._writes.retry()
+                except StaleOffsets as exc:
+                    dropped = self._writes.records + self.batch.records
                     log.warning("dropped %d records to reload them: %s", dropped, exc)
                     self._writes.clear()
                     self.batch = Batch(self.options.limits)
@@ -454,11 +405,6 @@ class Loader:
                         tps = [TopicPartition(*tp) for tp in self.stored]
                         await self._seek_stored(consumer, tps)
                     return
-                assert exc is not None
-                raise exc
-        finally:
-            if paused and consumer is not None:
-                consumer.resume(*consumer.assignment())
 
     async def _flush(self, once: bool = False) -> None:
         """Write everything held, and wait for it."""
@@ -466,7 +412,9 @@ class Loader:
         await self._settle(None, keep=0, once=once)
 
     def _committed(self, batch: Batch, committed_at: float) -> None:
+        """A batch's write committed: its offsets are the warehouse's now."""
         self.stored.update(batch.offsets)
+        self._to_kafka.update(batch.offsets)
         self.loaded += batch.records
         self.rows += batch.row_count
         m = self.metrics
@@ -583,21 +531,28 @@ class Loader:
             self._executor.shutdown(wait=True)
 
 
-@dataclass
-class _Write:
-    """A closed batch, the offsets it expects, and its write once started."""
+def _write(target: Target, group: str, batch: Batch, expected: dict[TP, int | None]) -> float:
+    """On the target's thread: the write, and when it committed (for freshness)."""
+    target.write(group, batch, expected)
+    return time.time()
 
-    batch: Batch
-    expected: dict[TP, int | None]
-    future: asyncio.Future[float] | None = None
 
-    def committed(self) -> bool:
-        f = self.future
-        return f is not None and f.done() and not f.cancelled() and f.exception() is None
+@contextlib.contextmanager
+def _pausing(consumer: AIOKafkaConsumer | None) -> Iterator[Callable[[], None]]:
+    """A ``pause()`` that pauses the assigned partitions (once); resumed on leaving."""
+    paused = False
 
-    def failed(self) -> bool:
-        f = self.future
-        return f is not None and f.done() and not self.committed()
+    def pause() -> None:
+        nonlocal paused
+        if consumer is not None and not paused and consumer.assignment():
+            consumer.pause(*consumer.assignment())
+            paused = True
+
+    try:
+        yield pause
+    finally:
+        if paused and consumer is not None:
+            consumer.resume(*consumer.assignment())
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -10,9 +10,8 @@ version 1 creates the tables as ``tables.py`` describes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from pipeline.errors import WarehouseError
 from pipeline.warehouse import views
@@ -20,23 +19,13 @@ from pipeline.warehouse.sql import (
     ID_NUMBER,
     TYPES,
     Dialect,
+    Session,
     create_table,
     id_number,
     id_number_of,
     q,
 )
 from pipeline.warehouse.tables import LOADED_TABLES, MIGRATIONS_TABLE, OFFSETS_TABLE, Table
-
-
-class Session(Protocol):
-    """The little a migration needs of a connection; ``?`` marks a parameter."""
-
-    @property
-    def dialect(self) -> Dialect: ...
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
 
 @dataclass(frozen=True)

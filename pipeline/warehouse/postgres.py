@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 import psycopg
 
 from pipeline.errors import WarehouseError, WarehouseUnavailable
-from pipeline.warehouse import migrations, target
+from pipeline.warehouse import migrations
 from pipeline.warehouse.batch import TP, Batch
+from pipeline.warehouse.offsets import OFFSETS_QUERY, move_offsets
 from pipeline.warehouse.rows import Row
 from pipeline.warehouse.sql import Dialect, create_staging, insert_if_absent, q, staging_name
 from pipeline.warehouse.tables import LOADED_TABLES
@@ -115,7 +116,7 @@ class PostgresTarget:
 
     def offsets(self, group: str) -> dict[TP, int]:
         def work(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[TP, int]:
-            rows = _Session(conn).query(target.OFFSETS_QUERY, (group,))
+            rows = _Session(conn).query(OFFSETS_QUERY, (group,))
             return {(topic, partition): offset for topic, partition, offset in rows}
 
         return self._run(work)
@@ -150,14 +151,14 @@ class PostgresTarget:
                     for row in rows:
                         copy.write_row(_without_nul(row) if clean else row)
                 cur.execute(self._inserts[table])
-        target.move_offsets(session, group, batch.offsets, expected)
+        move_offsets(session, group, batch.offsets, expected)
 
     def close(self) -> None:
         self._drop()
 
 
 class _Session:
-    """migrations.Session and target.Session over one connection; ``?`` -> ``%s``."""
+    """sql.Session over one connection; ``?`` -> ``%s``."""
 
     dialect: Dialect = "postgresql"
 

@@ -1,4 +1,5 @@
-"""SQL text for both dialects, derived from ``tables.py``: DDL, staging, insert-if-absent.
+"""SQL text for both dialects, derived from ``tables.py``: DDL, staging, insert-if-absent;
+and the ``Session`` that runs it.
 
 Rows are staged with times as epoch milliseconds and JSON as text; the insert from the
 staging relation into the table converts them. A time outside years 1..9999 (a sender's
@@ -7,11 +8,29 @@ bug) becomes null instead of failing the whole batch.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
 
 from pipeline.warehouse.tables import Column, Kind, Table
 
 Dialect = Literal["duckdb", "postgresql"]
+
+
+class Session(Protocol):
+    """The little migrations and the offset moves need of a connection, in one
+    transaction; ``?`` marks a parameter whatever the dialect."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def changed(self, sql: str, params: Sequence[Any]) -> int:
+        """Execute; the number of rows inserted or updated."""
+        ...
+
 
 TYPES: dict[Dialect, dict[Kind, str]] = {
     "duckdb": {

@@ -1,23 +1,17 @@
-"""The target seam: what the loader asks of a warehouse, and the parts both targets share.
+"""The target seam: what the loader asks of a warehouse, and which target an address opens.
 
-A target writes one batch's rows and moves its partitions' offsets in one transaction;
-the offset move checks the offset the loader expected to find, so a stale loader (one
-that lost the partition, or that retries a write which had in fact committed) raises
-``StaleOffsets`` and writes nothing. ``open_target`` picks the target from the address;
-``write_records`` writes ingress records without Kafka (for tests of the views).
+A target writes one batch's rows and moves its partitions' offsets in one transaction
+(``offsets.py``: a stale loader raises ``StaleOffsets`` and writes nothing).
+``open_target`` picks the target from the address.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
-from pipeline.consume.decode import event_type_of_header
-from pipeline.errors import StaleOffsets
-from pipeline.record import Record
-from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Source
-from pipeline.warehouse.sql import Dialect, q
-from pipeline.warehouse.tables import OFFSETS_TABLE
+from pipeline.warehouse.batch import TP, Batch
+from pipeline.warehouse.sql import Dialect
 from pipeline.warehouse.views import ViewSettings
 
 
@@ -57,60 +51,6 @@ class Target(Protocol):
     def close(self) -> None: ...
 
 
-class Session(Protocol):
-    def changed(self, sql: str, params: Sequence[Any]) -> int:
-        """Execute; the number of rows inserted or updated."""
-        ...
-
-
-def move_offsets(
-    session: Session, group: str, offsets: Mapping[TP, int], expected: Mapping[TP, int | None]
-) -> None:
-    """Each partition's offset from what the loader expected to what it has now loaded.
-    The partitions already in the table move in one statement (a batch spans dozens of
-    partitions: one statement each was a round trip each on PostgreSQL)."""
-    moved = []
-    for (topic, partition), new in offsets.items():
-        old = expected.get((topic, partition))
-        if old is None:
-            changed = session.changed(
-                f"INSERT INTO {OFFSETS_TABLE} (group_name, topic, {q('partition')}, next_offset, "
-                "updated_at) VALUES (?, ?, ?, ?, now()) ON CONFLICT DO NOTHING",
-                (group, topic, partition, new),
-            )
-            if changed != 1:
-                raise _stale(group, [(topic, partition, old)])
-        else:
-            moved.append((topic, partition, old, new))
-    if not moved:
-        return
-    values = ", ".join(
-        ["(CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS BIGINT))"] * len(moved)
-    )
-    changed = session.changed(
-        f"UPDATE {OFFSETS_TABLE} SET next_offset = v.new, updated_at = now() "
-        f"FROM (VALUES {values}) AS v(topic, part, old, new) WHERE group_name = ? "
-        f"AND {OFFSETS_TABLE}.topic = v.topic AND {OFFSETS_TABLE}.{q('partition')} = v.part "
-        f"AND {OFFSETS_TABLE}.next_offset = v.old",
-        (*(x for row in moved for x in row), group),
-    )
-    if changed != len(moved):  # the transaction is rolled back: nothing moved
-        raise _stale(group, [(topic, partition, old) for topic, partition, old, _ in moved])
-
-
-def _stale(group: str, where: list[tuple[str, int, int | None]]) -> StaleOffsets:
-    said = ", ".join(f"{topic}[{partition}] at {old}" for topic, partition, old in where)
-    return StaleOffsets(
-        f"the warehouse no longer holds the offsets expected for group {group!r} "
-        f"({'one of ' if len(where) > 1 else ''}{said}); another loader moved it on"
-    )
-
-
-OFFSETS_QUERY = (
-    f"SELECT topic, {q('partition')}, next_offset FROM {OFFSETS_TABLE} WHERE group_name = ?"
-)
-
-
 def open_target(
     where: str,
     view_settings: ViewSettings | None = None,
@@ -133,24 +73,3 @@ def open_target(
         DEDUP_HOURS if dedup_hours is None else dedup_hours,
         MEMORY_MB if duckdb_memory_mb is None else duckdb_memory_mb,
     )
-
-
-def write_records(target: Target, records: Iterable[Record]) -> Batch:
-    """Write ingress records (events and dead letters) as the loader would, without Kafka
-    and without moving any offset. Each record counts as offset n of partition 0."""
-    batch = Batch()
-    for offset, record in enumerate(records):
-        headers = dict(record.headers)
-        source: Source | None
-        if "error-reason" in headers:
-            source = DEADLETTER
-        elif "event-type" in headers:
-            source = event_type_of_header(headers["event-type"])
-        else:
-            source = RAW
-        if source is None:
-            raise ValueError(f"record {record.event_id}: unknown event type")
-        batch.add(source, record.topic, 0, offset, 0, record.key, record.value, headers)
-    batch.offsets.clear()
-    target.write("", batch, {})
-    return batch

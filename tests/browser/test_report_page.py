@@ -19,9 +19,10 @@ from pipeline.report.command import write_report
 from pipeline.report.model import Filters
 from pipeline.report.numbers import NumberFormat
 from pipeline.report.source import open_source
-from pipeline.warehouse.target import open_target, write_records
+from pipeline.warehouse.target import open_target
 from tests.browser.chromium import Page, launch
 from tests.integration import kpi_fixtures as fx
+from tests.support.warehouse import write_records
 
 PHONE = (390, 844)
 DESKTOP = (1280, 900)

@@ -16,10 +16,11 @@ import pytest
 
 from pipeline.report.source import DuckDBSource, PostgresSource, open_source
 from pipeline.simulate.generator import Generator
-from pipeline.warehouse.target import open_target, write_records
+from pipeline.warehouse.target import open_target
 from pipeline.warehouse.views import ViewSettings
 from tests.integration import kpi_fixtures as fx
 from tests.integration.warehouse import pg_database, record_for
+from tests.support.warehouse import write_records
 
 D1, D2 = fx.DAY1, fx.DAY2
 approx = pytest.approx

@@ -12,9 +12,10 @@ from pipeline.report.command import write_report
 from pipeline.report.model import Filters, Report
 from pipeline.report.numbers import NumberFormat
 from pipeline.report.source import open_source
-from pipeline.warehouse.target import open_target, write_records
+from pipeline.warehouse.target import open_target
 from tests.integration import kpi_fixtures as fx
 from tests.integration.warehouse import pg_database
+from tests.support.warehouse import write_records
 
 
 def _load(where: str) -> None:

@@ -214,8 +214,9 @@ def test_typed_columns_and_data_json_match_the_event(
 
 def _stored_in_postgresql(message: bytes, sql: str) -> list[tuple[object, ...]]:
     """Load one receive-message webhook whose text is ``message`` (JSON) and run ``sql``."""
-    from pipeline.warehouse.target import open_target, write_records
+    from pipeline.warehouse.target import open_target
     from tests.conftest import FIXTURES
+    from tests.support.warehouse import write_records
 
     body = (FIXTURES / "receive-message" / "text.json").read_bytes()
     body = body.replace(b'"message": "test"', b'"message": ' + message)

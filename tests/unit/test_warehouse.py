@@ -26,9 +26,10 @@ from pipeline.warehouse.batch import (
 from pipeline.warehouse.duckdb import DuckDBTarget
 from pipeline.warehouse.rows import event_rows
 from pipeline.warehouse.sql import ID_NUMBER, create_table, id_number, window_start
-from pipeline.warehouse.target import open_target, write_records
+from pipeline.warehouse.target import open_target
 from pipeline.webhooks import EventType, Webhook
 from tests.conftest import corpus_files
+from tests.support.warehouse import write_records
 
 PREFIX = "plug"
 
