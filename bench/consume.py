@@ -48,7 +48,7 @@ def copies(records: list[Record], count: int) -> list[tuple[str, bytes, bytes]]:
 
 
 async def write(config: Config, triples: list[tuple[str, bytes, bytes]]) -> None:
-    admin = AIOKafkaAdminClient(**admin_settings(config))
+    admin = AIOKafkaAdminClient(**admin_settings(config.kafka, config.ack_timeout_s))
     await admin.start()
     try:
         topics = [event_topic(config.topic_prefix, e) for e in EventType]
@@ -82,7 +82,9 @@ def decode_only(config: Config, triples: list[tuple[str, bytes, bytes]]) -> floa
 
 
 async def plain_aiokafka(config: Config, count: int) -> float:
-    consumer = AIOKafkaConsumer(**consumer_settings(config, None, auto_offset_reset="earliest"))
+    consumer = AIOKafkaConsumer(
+        **consumer_settings(config.kafka, None, auto_offset_reset="earliest")
+    )
     await consumer.start()
     try:
         topics = [event_topic(config.topic_prefix, e) for e in EventType]
@@ -99,7 +101,7 @@ async def plain_aiokafka(config: Config, count: int) -> float:
 
 async def library(config: Config, count: int, dedup: int | None) -> float:
     started, seen = time.perf_counter(), 0
-    async with Consumer(config, until_caught_up=True, dedup=dedup) as consumer:
+    async with Consumer(config.kafka, until_caught_up=True, dedup=dedup) as consumer:
         async for _item in consumer:
             seen += 1
     elapsed = time.perf_counter() - started

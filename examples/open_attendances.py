@@ -19,8 +19,7 @@ import signal
 import time
 from collections import Counter
 
-from pipeline import config as configuration
-from pipeline.consume import Consumer
+from pipeline.consume import Consumer, KafkaSettings
 from pipeline.events.models import AttendanceFinished, AttendanceStarted
 from pipeline.webhooks import EventType
 
@@ -58,10 +57,9 @@ def table(state: OpenAttendances) -> str:
 
 
 async def main(until_caught_up: bool) -> None:
-    config = configuration.load()
     state = OpenAttendances()
     consumer = Consumer(
-        config,
+        KafkaSettings.from_env(),  # KAFKA_* and PLUG_PIPELINE_TOPIC_PREFIX
         event_types=[EventType.ATTENDANCE_STARTED, EventType.ATTENDANCE_FINISHED],
         start="earliest",  # the open set is rebuilt from the whole history
         dedup=100_000,  # a redelivered webhook does not open an attendance twice

@@ -17,6 +17,7 @@ from pipeline import config as configuration
 from pipeline import serve
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
+from pipeline.extras import MissingExtra
 from pipeline.ops import doctor, register, replay, settings, spool, topics
 from pipeline.report import command as report
 from pipeline.runtime import logs
@@ -78,5 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except ConfigError as exc:
         print(f"plug-pipeline: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except MissingExtra as exc:  # its message names the command and the extra
+        print(exc, file=sys.stderr)
         return EXIT_CONFIG
     return code

@@ -15,13 +15,14 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from pipeline.errors import ConfigError
 
 DEFAULT_TENANT = "default"
+_S = TypeVar("_S", bound=msgspec.Struct)
 
 
 class KafkaSecurity(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +38,30 @@ class KafkaSecurity(msgspec.Struct, frozen=True, kw_only=True):
 
     def __repr__(self) -> str:
         return _masked(self, {"sasl_password"})
+
+
+class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What a Kafka client of our topics needs: the brokers, how to reach them, the prefix.
+
+    The consumer library and the settings builders of ``pipeline.kafka_client`` take this,
+    not the ingress's ``Config``: a reader of the topics configures no ingress. The
+    ``Config`` composes it as ``config.kafka``.
+    """
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = "plug"
+    security: KafkaSecurity = msgspec.field(default_factory=KafkaSecurity)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> KafkaSettings:
+        """From ``KAFKA_*`` and ``PLUG_PIPELINE_TOPIC_PREFIX``, read and checked as ``load``
+        reads them; the ingress's other settings are neither needed nor validated."""
+        env = os.environ if environ is None else environ
+        _refuse_unknown(env)
+        values, security = _from_environ(env, _KAFKA_FIELDS)
+        kafka = _converted(values | {"security": security}, cls)
+        _validate_kafka(kafka)
+        return kafka
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,6 +115,15 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.tokens)
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        """The Kafka part of this configuration: what the clients of the topics take."""
+        return KafkaSettings(
+            bootstrap_servers=self.bootstrap_servers,
+            topic_prefix=self.topic_prefix,
+            security=self.kafka_security,
+        )
 
 
 _URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
@@ -348,13 +382,7 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
     """Build the Config from the environment, then CLI flags (``None`` = not given)."""
     env = os.environ if environ is None else environ
     _refuse_unknown(env)
-    values: dict[str, Any] = {}
-    security: dict[str, Any] = {}
-    for s in SETTINGS:
-        if s.field in {"tokens", "tokens_file"} or env.get(s.env, "") == "":
-            continue
-        head, _, name = s.field.rpartition(".")
-        (security if head else values)[name] = env[s.env]
+    values, security = _from_environ(env, {s.field for s in SETTINGS} - {"tokens", "tokens_file"})
     tokens_file = overrides.pop("tokens_file", None)
     security.update({k: overrides.pop(k) for k in _SECURITY_FIELDS & overrides.keys()})
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -366,15 +394,37 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
     if "compression" in values:
         compression = str(values["compression"]).lower()
         values["compression"] = None if compression == "none" else compression
-    try:
-        config = msgspec.convert(values, Config, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"invalid setting: {exc}") from exc
+    config = _converted(values, Config)
     _validate(config)
     return config
 
 
 _SECURITY_FIELDS = {s.field.partition(".")[2] for s in SETTINGS if "." in s.field}
+# The settings KafkaSettings holds: the ingress's others are no business of a topic reader.
+_KAFKA_FIELDS = {"bootstrap_servers", "topic_prefix"} | {
+    s.field for s in SETTINGS if s.field.startswith("kafka_security.")
+}
+
+
+def _from_environ(
+    env: Mapping[str, str], fields: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The set variables of these fields, as text: (top-level values, security values)."""
+    values: dict[str, Any] = {}
+    security: dict[str, Any] = {}
+    for s in SETTINGS:
+        if s.field not in fields or env.get(s.env, "") == "":
+            continue
+        head, _, name = s.field.rpartition(".")
+        (security if head else values)[name] = env[s.env]
+    return values, security
+
+
+def _converted(values: dict[str, Any], kind: type[_S]) -> _S:
+    try:
+        return msgspec.convert(values, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid setting: {exc}") from exc
 
 
 def _refuse_unknown(env: Mapping[str, str]) -> None:
@@ -430,7 +480,11 @@ def _validate(config: Config) -> None:  # noqa: C901  (one flat check per settin
     if not (math.isfinite(config.kpi_sla_seconds) and config.kpi_sla_seconds > 0):
         raise ConfigError("the SLA threshold must be a positive number of seconds")
     _validate_edge(config)
-    if not config.bootstrap_servers.strip():
+    _validate_kafka(config.kafka)
+
+
+def _validate_kafka(kafka: KafkaSettings) -> None:
+    if not kafka.bootstrap_servers.strip():
         raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is empty")
 
 

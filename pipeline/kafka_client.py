@@ -1,24 +1,27 @@
 """The settings of every Kafka client we make: producer, consumer and admin.
 
-One place builds the connection and security part (bootstrap servers, SASL, TLS), so the
-ingress, ``replay``, the consumer library and the loader all honour the same
-``KAFKA_*`` settings.
+One place builds the connection and security part (bootstrap servers, SASL, TLS) from a
+``KafkaSettings``, so the ingress, ``replay``, the consumer library and the loader all
+honour the same ``KAFKA_*`` settings. Only the producer takes the whole ``Config``: its
+batch and request sizes, codec and timeout are the ingress's settings.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipeline.config import Config
+from pipeline.config import Config, KafkaSettings
 
 CLIENT_ID = "plug-pipeline"
+# An admin request's bound when the caller has no ack timeout of its own to extend it.
+ADMIN_TIMEOUT_S = 5.0
 
 
-def connection_settings(config: Config, client_id: str = CLIENT_ID) -> dict[str, Any]:
+def connection_settings(kafka: KafkaSettings, client_id: str = CLIENT_ID) -> dict[str, Any]:
     """Bootstrap servers, client id and the security pass-through, for any aiokafka client."""
-    sec = config.kafka_security
+    sec = kafka.security
     settings: dict[str, Any] = {
-        "bootstrap_servers": config.bootstrap_servers,
+        "bootstrap_servers": kafka.bootstrap_servers,
         "client_id": client_id,
         "security_protocol": sec.security_protocol,
     }
@@ -46,7 +49,7 @@ def message_bytes_needed(config: Config) -> int:
 
 def producer_settings(config: Config) -> dict[str, Any]:
     """The producer's keyword arguments; durability settings are not configurable."""
-    return connection_settings(config) | {
+    return connection_settings(config.kafka) | {
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": config.linger_ms,
@@ -63,17 +66,19 @@ def producer_settings(config: Config) -> dict[str, Any]:
 
 
 def consumer_settings(
-    config: Config, group_id: str | None, client_id: str = CLIENT_ID, **extra: Any
+    kafka: KafkaSettings, group_id: str | None, client_id: str = CLIENT_ID, **extra: Any
 ) -> dict[str, Any]:
     """A consumer's keyword arguments: offsets are committed by the caller, never on a timer."""
     return (
-        connection_settings(config, client_id)
+        connection_settings(kafka, client_id)
         | {"group_id": group_id, "enable_auto_commit": False}
         | extra
     )
 
 
-def admin_settings(config: Config) -> dict[str, Any]:
-    return connection_settings(config) | {
-        "request_timeout_ms": max(5000, int(config.ack_timeout_s * 1000)),
+def admin_settings(kafka: KafkaSettings, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[str, Any]:
+    """An admin client's keyword arguments; ``timeout_s`` (the ingress passes its ack
+    timeout) bounds each request, never below ``ADMIN_TIMEOUT_S``."""
+    return connection_settings(kafka) | {
+        "request_timeout_ms": int(max(ADMIN_TIMEOUT_S, timeout_s) * 1000),
     }

@@ -2,9 +2,10 @@
 
 ::
 
-    from pipeline.consume import Consumer
+    from pipeline.consume import Consumer, KafkaSettings
 
-    async with Consumer(config, group_id="kpi", dedup=10_000) as consumer:
+    kafka = KafkaSettings.from_env()  # KAFKA_* and PLUG_PIPELINE_TOPIC_PREFIX
+    async with Consumer(kafka, group_id="kpi", dedup=10_000) as consumer:
         async for item in consumer:
             print(item.event_type, item.event.data)
 
@@ -12,6 +13,7 @@ See ``consumer.py`` for when offsets are committed and what happens to a record
 that does not decode.
 """
 
+from pipeline.config import KafkaSecurity, KafkaSettings
 from pipeline.consume.consumed import (
     ConsumedEvent,
     ConsumerStats,
@@ -40,6 +42,8 @@ __all__ = [
     "Consumer",
     "ConsumerStats",
     "DedupWindow",
+    "KafkaSecurity",
+    "KafkaSettings",
     "OnUndecodable",
     "Partition",
     "RawRecord",

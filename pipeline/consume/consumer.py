@@ -2,7 +2,7 @@
 
 ::
 
-    async with Consumer(config, group_id="kpi") as consumer:
+    async with Consumer(KafkaSettings.from_env(), group_id="kpi") as consumer:
         async for item in consumer:
             handle(item.event)          # an Envelope[AttendanceFinished], ...
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any, Literal
@@ -31,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from pipeline.config import Config
+from pipeline.config import Config, KafkaSettings
 from pipeline.consume.consumed import (
     ConsumedEvent,
     ConsumerStats,
@@ -68,11 +69,14 @@ class Consumer:
     had when first assigned. ``start_positions``: a hook giving the offset to start each
     newly assigned partition from (a loader that stores its own offsets); partitions it
     leaves out start from the committed offset.
+
+    ``kafka``: the brokers, security and topic prefix (``KafkaSettings.from_env()``). An
+    ingress ``Config`` is still taken, with a ``DeprecationWarning``, until the next release.
     """
 
     def __init__(
         self,
-        config: Config,
+        kafka: KafkaSettings | Config,
         *,
         group_id: str | None = None,
         event_types: Iterable[EventType] | None = None,
@@ -87,8 +91,16 @@ class Consumer:
         client_id: str = "plug-pipeline-consumer",
         kafka_settings: Mapping[str, Any] | None = None,
     ) -> None:
-        self._config = config
-        self.prefix = config.topic_prefix
+        if isinstance(kafka, Config):
+            warnings.warn(
+                "Consumer takes a KafkaSettings (config.kafka or KafkaSettings.from_env()); "
+                "a Config will be refused in the next release",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            kafka = kafka.kafka
+        self.kafka = kafka
+        self.prefix = kafka.topic_prefix
         self.group_id = group_id
         self.stats = ConsumerStats()
         types = list(EventType) if event_types is None else list(event_types)
@@ -104,7 +116,7 @@ class Consumer:
         if owned := _OWN_SETTINGS & extra.keys():
             raise ValueError(f"the consumer sets {', '.join(sorted(owned))} itself")
         self._settings = consumer_settings(
-            config, group_id, client_id, auto_offset_reset=start, **extra
+            kafka, group_id, client_id, auto_offset_reset=start, **extra
         )
         # Made in start(): aiokafka wants a running event loop, a Consumer need not.
         self._kafka: Any = None
@@ -146,7 +158,7 @@ class Consumer:
     async def _assign_all(self) -> None:
         """No group: every partition of every topic that exists now."""
         # the consumer's own metadata knows only topics it was told about: ask the cluster
-        admin = AIOKafkaAdminClient(**admin_settings(self._config))
+        admin = AIOKafkaAdminClient(**admin_settings(self.kafka))
         await admin.start()
         try:
             described = await admin.describe_topics(self.topics)

@@ -104,7 +104,7 @@ async def tail(config: Config, args: argparse.Namespace, out: TextIO, summary: b
         print(f"plug-pipeline tail: undecodable ({error.reason}): {error}", file=sys.stderr)
 
     consumer = Consumer(
-        config,
+        config.kafka,
         group_id=args.group,
         event_types=event_types(config.topic_prefix, args.topic),
         start="earliest" if args.from_beginning or args.until_caught_up else "latest",

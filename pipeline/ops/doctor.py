@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 from pipeline import config as configuration
 from pipeline.config import Config
 from pipeline.errors import ConfigError
+from pipeline.extras import MissingExtra, missing
 from pipeline.kafka_client import producer_settings
 from pipeline.ops.plan import MAX_MESSAGE, MIN_ISR, TopicPlan, plan
 from pipeline.ops.topics import Cluster, TopicsFailed, TopicState
@@ -212,6 +213,8 @@ def _shown(url: str) -> str:
 
 def check_warehouse(target: str, timeout_s: float) -> Check:
     """PostgreSQL: log in and ask its version; a DuckDB file: its folder is writable."""
+    if missing("warehouse"):
+        return Check("fail", "warehouse", str(MissingExtra("load", "warehouse")))
     if urlsplit(target).scheme in {"postgresql", "postgres"}:
         import psycopg  # only the loader's machines need it loaded
 

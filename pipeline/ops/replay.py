@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 async def replay(config: Config, args: argparse.Namespace) -> Counter[str]:
     topic = (raw_topic if args.source == "raw" else deadletter_topic)(config.topic_prefix)
     since, until = epoch_ms(args.since), epoch_ms(args.until)
-    consumer = AIOKafkaConsumer(**consumer_settings(config, group_id=None))
+    consumer = AIOKafkaConsumer(**consumer_settings(config.kafka, group_id=None))
     sink = KafkaSink(config)
     counts: Counter[str] = Counter()
     try:
@@ -111,7 +111,7 @@ async def replay(config: Config, args: argparse.Namespace) -> Counter[str]:
 
 async def _partitions(config: Config, topic: str) -> list[int]:
     # the consumer's own metadata only knows topics it was told about: ask the cluster
-    admin = AIOKafkaAdminClient(**admin_settings(config))
+    admin = AIOKafkaAdminClient(**admin_settings(config.kafka, config.ack_timeout_s))
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])

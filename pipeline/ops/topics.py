@@ -60,7 +60,7 @@ class Cluster:
     """The admin requests the topic commands make, over one aiokafka admin client."""
 
     def __init__(self, config: Config) -> None:
-        self._admin = AIOKafkaAdminClient(**admin_settings(config))
+        self._admin = AIOKafkaAdminClient(**admin_settings(config.kafka, config.ack_timeout_s))
 
     async def __aenter__(self) -> Cluster:
         await self._admin.start()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from pipeline import config as configuration
 from pipeline.errors import ConfigError
-from pipeline.report import page, queries
+from pipeline.extras import require
+from pipeline.report import queries
 from pipeline.report.model import Filters
 from pipeline.report.numbers import LOCALES, NumberFormat
 from pipeline.report.source import open_source
@@ -47,6 +48,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def write_report(source_target: str, out: Path, filters: Filters, fmt: NumberFormat) -> Path:
     """Query the warehouse, render, and replace ``out`` whole (never a half-written file)."""
+    # here, not at the top: the page draws with plotly, which a core install lacks, and
+    # the CLI imports this module for every command
+    from pipeline.report import page
+
     if filters.since and filters.until and filters.since > filters.until:
         raise ConfigError("--since is after --until")
     with open_source(source_target) as source:
@@ -60,6 +65,7 @@ def write_report(source_target: str, out: Path, filters: Filters, fmt: NumberFor
 
 
 def run(args: argparse.Namespace) -> int:
+    require("report", "report")
     target = args.source or configuration.load(None).warehouse
     filters = Filters(since=args.since, until=args.until, tenant=args.tenant)
     path = write_report(target, Path(args.out), filters, NumberFormat(args.locale))

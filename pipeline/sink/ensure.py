@@ -26,7 +26,7 @@ async def ensure_topics(config: Config) -> list[str]:
     Best effort: a user without the right to create topics gets a warning, and the
     ingress goes on with the topics their operators made.
     """
-    admin = AIOKafkaAdminClient(**admin_settings(config))
+    admin = AIOKafkaAdminClient(**admin_settings(config.kafka, config.ack_timeout_s))
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -62,7 +62,7 @@ async def ensure_topics(config: Config) -> list[str]:
 
 async def message_limits(config: Config) -> dict[str, int]:
     """Each existing topic's ``max.message.bytes``."""
-    admin = AIOKafkaAdminClient(**admin_settings(config))
+    admin = AIOKafkaAdminClient(**admin_settings(config.kafka, config.ack_timeout_s))
     try:
         await admin.start()
         existing = set(await admin.list_topics())

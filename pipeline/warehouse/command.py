@@ -17,6 +17,7 @@ from prometheus_client import start_http_server
 from pipeline import config as configuration
 from pipeline.config import Config
 from pipeline.errors import ConfigError, WarehouseError
+from pipeline.extras import require
 from pipeline.runtime import allocator
 from pipeline.runtime.gc_settings import settle_gc
 from pipeline.runtime.tasks import cancel
@@ -96,6 +97,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    require("load", "warehouse")
     allocator.map_large_blocks()  # before the first batch: see pipeline/runtime/allocator.py
     config = configuration.load(
         None, warehouse=args.warehouse, **configuration.flag_values(args, *_KAFKA_FLAGS)

@@ -142,7 +142,7 @@ class Loader:
         if migrated:
             log.info("warehouse %s: applied migrations %s", self.target.describe(), migrated)
         settings = consumer_settings(
-            self.config,
+            self.config.kafka,
             self.options.group,
             client_id="plug-pipeline-load",
             auto_offset_reset="earliest",
@@ -174,7 +174,7 @@ class Loader:
         if not self.options.until_caught_up:
             return
         # the consumer's metadata knows only subscribed topics once assigned: ask the cluster
-        admin = AIOKafkaAdminClient(**admin_settings(self.config))
+        admin = AIOKafkaAdminClient(**admin_settings(self.config.kafka, self.config.ack_timeout_s))
         await admin.start()
         try:
             described = await admin.describe_topics(list(self.sources))

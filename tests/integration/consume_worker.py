@@ -24,7 +24,7 @@ async def consume(args: argparse.Namespace, seen: list[str], out: TextIO) -> Non
     window = DedupWindow(args.window)
     window.remember(seen)
     async with Consumer(
-        config,
+        config.kafka,
         group_id=args.group,
         dedup=window,
         until_caught_up=True,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config
+from pipeline.config import KafkaSettings
 from pipeline.consume import ConsumedEvent, Consumer, RawRecord, UndecodableRecord, data_type
 from pipeline.ingest import ingest
 from pipeline.record import Record
@@ -56,9 +56,9 @@ def acked(ingress: Ingress, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 async def test_every_acknowledged_event_of_all_kinds_is_read_typed(
     ingress: Ingress, acked: dict[str, str]
 ) -> None:
-    config = Config(bootstrap_servers=kafka.BOOTSTRAP, topic_prefix=ingress.prefix)
+    settings = KafkaSettings(bootstrap_servers=kafka.BOOTSTRAP, topic_prefix=ingress.prefix)
     seen: dict[str, ConsumedEvent] = {}
-    async with Consumer(config, until_caught_up=True) as consumer:
+    async with Consumer(settings, until_caught_up=True) as consumer:
         async for item in consumer:
             if item.event.event_id in acked:
                 seen[item.event.event_id] = item
@@ -146,7 +146,7 @@ class _Topic:
         self.bad_value = b'{"event_id": "x", "payload": "from another producer"}'
         self.bad_offset = kafka.produce(self.name, self.bad_value, b"acme:1")[1]
         kafka.produce(self.name, self.good[1].value, self.good[1].key, self.good[1].headers)
-        self.config = Config(bootstrap_servers=kafka.BOOTSTRAP, topic_prefix=self.prefix)
+        self.settings = KafkaSettings(bootstrap_servers=kafka.BOOTSTRAP, topic_prefix=self.prefix)
 
     def _good(self, fixture: str) -> Record:
         return ingest(Webhook.MESSAGE_STATUS, "acme", fixture_bytes(fixture), 1, self.prefix)
@@ -156,7 +156,7 @@ async def test_an_undecodable_record_stops_the_consumer_with_its_location(broker
     topic = _Topic()
     group = f"g-{uuid.uuid4().hex[:8]}"
     async with Consumer(
-        topic.config, group_id=group, event_types=[EventType.MESSAGE_STATUS], until_caught_up=True
+        topic.settings, group_id=group, event_types=[EventType.MESSAGE_STATUS], until_caught_up=True
     ) as consumer:
         first = await anext(consumer)
         with pytest.raises(UndecodableRecord) as info:
@@ -182,7 +182,7 @@ async def test_an_undecodable_record_goes_to_the_callback_and_is_committed(broke
 
     events = []
     async with Consumer(
-        topic.config,
+        topic.settings,
         group_id=group,
         event_types=[EventType.MESSAGE_STATUS],
         until_caught_up=True,

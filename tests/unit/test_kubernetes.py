@@ -117,8 +117,8 @@ def test_the_autoscaler_and_budget_select_the_ingress() -> None:
 
 def test_image_tags_are_the_package_version() -> None:
     kustomization = yaml.safe_load((FOLDER / "kustomization.yaml").read_text())
-    (image,) = kustomization["images"]
-    assert image["newTag"] == __version__
+    images = {image["name"]: image["newTag"] for image in kustomization["images"]}
+    assert images == {"plug-pipeline": __version__, "plug-pipeline-loader": __version__}
     job = documents(FOLDER / "jobs" / "spool-drain.yaml")[0]
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["image"] == f"plug-pipeline:{__version__}"
