@@ -12,9 +12,9 @@ import pytest
 
 from pipeline import ingest
 from pipeline.webhooks import EventType, Webhook, all_topics
-from tests.conftest import FIXTURES, corpus_files, fixture_bytes
-from tests.integration import kafka
-from tests.integration.conftest import Ingress, start_ingress, stop_ingress
+from tests.support import kafka
+from tests.support.ingress import Ingress, start_ingress, stop_ingress
+from tests.support.payloads import FIXTURES, corpus_files, fixture_bytes
 
 JSON = {"Content-Type": "application/json"}
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.webhooks import all_topics
-from tests.conftest import TOKENS
-from tests.integration import kafka
-from tests.integration.conftest import INGRESS_LOGS, start_ingress, stop_ingress
-from tests.integration.slow import raw_request
 from tests.integration.test_tls_and_rotation import NEW, OLD
+from tests.support import kafka
+from tests.support.ingress import INGRESS_LOGS, start_ingress, stop_ingress
+from tests.support.payloads import TOKENS
+from tests.support.slow import raw_request
 
 pytestmark = pytest.mark.integration
 

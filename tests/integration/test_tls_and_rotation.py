@@ -22,9 +22,9 @@ import pytest
 import trustme
 
 from pipeline.webhooks import all_topics
-from tests.conftest import fixture_bytes
-from tests.integration import kafka
-from tests.integration.conftest import Ingress, start_ingress, stop_ingress
+from tests.support import kafka
+from tests.support.ingress import Ingress, start_ingress, stop_ingress
+from tests.support.payloads import fixture_bytes
 
 pytestmark = pytest.mark.integration
 

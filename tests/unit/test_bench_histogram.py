@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from bench import e2e, histogram
 from bench.e2e_rows import median_row
 from pipeline.runtime.metrics import METRICS, Metrics
-from tests.unit.test_bench_rounds import row, step
+from tests.support.bench_rows import row, step
 
 NAME = "plug_kafka_ack_seconds"
 BOUNDS = METRICS.ack_latency.bounds

@@ -17,7 +17,7 @@ from pipeline.errors import PipelineError, UndecodableRecord
 from pipeline.events.models import AttendanceFinished, Envelope, MessageSent
 from pipeline.ingest import ingest
 from pipeline.webhooks import EventType, Webhook
-from tests.conftest import corpus_files, fixture_bytes
+from tests.support.payloads import corpus_files, fixture_bytes
 
 
 def _record_value(webhook: Webhook, fixture: str) -> bytes:

@@ -20,8 +20,8 @@ from pipeline.errors import Malformed, Rejected
 from pipeline.ingest import deadletter, event_id, ingest
 from pipeline.record import Record
 from pipeline.webhooks import Webhook
+from tests.support.payloads import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "plug"
 SEED = FIXTURES / "seed"
 WEBHOOK_DIRS = [w.value for w in Webhook]
 PAYLOADS = sorted(p for p in FIXTURES.glob("*/*.json") if p.parent.name in WEBHOOK_DIRS)

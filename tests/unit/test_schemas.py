@@ -12,7 +12,7 @@ from pipeline.ingest import ingest
 from pipeline.specs.asyncapi import asyncapi_document, render_yaml
 from pipeline.specs.jsonschema import render, schema_documents, write_schemas
 from pipeline.webhooks import Webhook, all_topics
-from tests.conftest import corpus_files
+from tests.support.payloads import corpus_files
 
 COMMITTED = Path(__file__).parents[2] / "schemas"
 

@@ -10,7 +10,7 @@ from pipeline.consume.tail import event_types, json_line, summary_line
 from pipeline.errors import ConfigError
 from pipeline.ingest import ingest
 from pipeline.webhooks import EventType, Webhook
-from tests.conftest import corpus_files
+from tests.support.payloads import corpus_files
 
 
 def test_topics_are_named_by_topic_suffix_or_event_type() -> None:

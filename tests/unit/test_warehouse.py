@@ -28,7 +28,7 @@ from pipeline.warehouse.rows import event_rows
 from pipeline.warehouse.sql import ID_NUMBER, create_table, id_number, window_start
 from pipeline.warehouse.target import open_target, write_records
 from pipeline.webhooks import EventType, Webhook
-from tests.conftest import corpus_files
+from tests.support.payloads import corpus_files
 
 PREFIX = "plug"
 

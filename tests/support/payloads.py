@@ -1,0 +1,20 @@
+"""Plug payloads on disk (``tests/fixtures/plug``) and the tenants' tokens.
+
+The one place that knows where the fixtures live; every test reads them through here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plug"
+TOKENS = {"acme": "acme-secret-token", "globex": "globex-secret-token"}
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def corpus_files() -> list[Path]:
+    """Every documentation payload, filed under its webhook's URL name."""
+    return sorted(p for p in FIXTURES.glob("*/*.json") if p.parent.name != "seed")
