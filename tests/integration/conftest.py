@@ -31,15 +31,6 @@ def ingress(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[I
     stop_ingress(running)
 
 
-_LAST = "tests/integration/test_secrets_never_logged.py"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The secrets test reads every ingress log of the session: it runs last."""
-    last = [i for i in items if i.nodeid.startswith(_LAST)]
-    items[:] = [i for i in items if i not in last] + last
-
-
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
     """A single-node broker of the test's own, to stop, kill and restart."""

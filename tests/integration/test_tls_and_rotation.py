@@ -25,11 +25,11 @@ from pipeline.webhooks import all_topics
 from tests.support import kafka
 from tests.support.ingress import Ingress, start_ingress, stop_ingress
 from tests.support.payloads import fixture_bytes
+from tests.support.secrets import NEW, OLD
 
 pytestmark = pytest.mark.integration
 
 TEXT = fixture_bytes("receive-message/text.json")
-OLD, NEW = "rotation-old-token-0f3a", "rotation-new-token-9c1d"
 HANDSHAKE_S = 2.0
 
 
