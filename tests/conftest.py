@@ -1,4 +1,4 @@
-"""Fixtures every test folder shares.
+"""Fixtures every test folder shares, and the marks given by folder.
 
 Helpers live in ``tests/support``; this file holds fixtures and hooks only.
 """
@@ -6,12 +6,24 @@ Helpers live in ``tests/support``; this file holds fixtures and hooks only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from pipeline.config import Config
 from tests.support import secrets
 from tests.support.payloads import TOKENS
+
+# Items under these folders need the local Kafka (and PostgreSQL, Chromium): `-m "not
+# integration"` leaves them out whatever their file says.
+_INTEGRATION = ("integration", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    folders = [Path(__file__).parent / name for name in _INTEGRATION]
+    for item in items:
+        if any(item.path.is_relative_to(folder) for folder in folders):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session", autouse=True)

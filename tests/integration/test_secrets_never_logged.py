@@ -15,16 +15,12 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
 from pipeline.webhooks import all_topics
 from tests.support import kafka
 from tests.support.ingress import INGRESS_LOGS, start_ingress, stop_ingress
 from tests.support.payloads import TOKENS
 from tests.support.secrets import WRONG, scan
 from tests.support.slow import raw_request
-
-pytestmark = pytest.mark.integration
 
 
 def _provocations(token: str) -> list[bytes]:

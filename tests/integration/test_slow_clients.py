@@ -22,8 +22,6 @@ from tests.support.ingress import Ingress, start_ingress, stop_ingress
 from tests.support.payloads import TOKENS, fixture_bytes
 from tests.support.slow import Cut, metric, raw_request, trickle
 
-pytestmark = pytest.mark.integration
-
 HEADER_S, BODY_S, IDLE_S = 2.0, 3.0, 3.0
 # what a loaded 2-core machine may add to a bound before the client sees the close
 SLACK_S = 2.0

@@ -27,8 +27,6 @@ from tests.support.ingress import Ingress, start_ingress, stop_ingress
 from tests.support.payloads import fixture_bytes
 from tests.support.secrets import NEW, OLD
 
-pytestmark = pytest.mark.integration
-
 TEXT = fixture_bytes("receive-message/text.json")
 HANDSHAKE_S = 2.0
 
