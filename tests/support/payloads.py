@@ -16,5 +16,11 @@ def fixture_bytes(name: str) -> bytes:
 
 
 def corpus_files() -> list[Path]:
-    """Every documentation payload, filed under its webhook's URL name."""
-    return sorted(p for p in FIXTURES.glob("*/*.json") if p.parent.name != "seed")
+    """Every documentation payload, filed under its webhook's URL name.
+
+    Never empty: a missing or moved fixtures folder fails here instead of letting every
+    loop over the corpus pass on nothing.
+    """
+    files = sorted(p for p in FIXTURES.glob("*/*.json") if p.parent.name != "seed")
+    assert files, f"no payloads under {FIXTURES}"
+    return files

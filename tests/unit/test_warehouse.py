@@ -34,8 +34,10 @@ PREFIX = "plug"
 
 
 def corpus_records() -> list[Record]:
+    files = corpus_files()
+    assert files
     records = []
-    for path in corpus_files():
+    for path in files:
         webhook, body = Webhook(path.parent.name), path.read_bytes()
         try:
             records.append(ingest.ingest(webhook, "acme", body, 1_700_000_000_000, PREFIX))
