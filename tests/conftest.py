@@ -1,24 +1,40 @@
-"""Shared fixtures: payload files and a config with two tenants."""
+"""Fixtures every test folder shares, and the marks given by folder.
+
+Helpers live in ``tests/support``; this file holds fixtures and hooks only.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import Config
+from tests.support import secrets
+from tests.support.payloads import TOKENS
 
-FIXTURES = Path(__file__).parent / "fixtures" / "plug"
-TOKENS = {"acme": "acme-secret-token", "globex": "globex-secret-token"}
+# Items under these folders need the local Kafka (and PostgreSQL, Chromium): `-m "not
+# integration"` leaves them out whatever their file says.
+_INTEGRATION = ("integration", "browser")
 
 
-def fixture_bytes(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    folders = [Path(__file__).parent / name for name in _INTEGRATION]
+    for item in items:
+        if any(item.path.is_relative_to(folder) for folder in folders):
+            item.add_marker(pytest.mark.integration)
 
 
-def corpus_files() -> list[Path]:
-    """Every documentation payload, filed under its webhook's URL name."""
-    return sorted(p for p in FIXTURES.glob("*/*.json") if p.parent.name != "seed")
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_ingress_logs() -> Iterator[None]:
+    """At the end of the session, every line of every ingress log it ran holds no token.
+
+    A session fixture rather than a test ordered last: it runs after whatever tests were
+    selected (``-k`` included), and a leak fails the session as an error at teardown.
+    """
+    yield
+    secrets.assert_no_secret_logged()
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "pipeline.webhooks",
             "pipeline.config",
             "pipeline.kafka_client",
+            "pipeline.extras",
             "pipeline.plug",
             "pipeline.events",
         ),

@@ -1,6 +1,6 @@
 """The HTML report in a real browser: headless Chromium (Debian's), phone and desktop.
 
-The report of the hand-computed fixture centre (``tests/integration/kpi_fixtures``) is
+The report of the hand-computed fixture centre (``tests/support/kpi_fixtures``) is
 opened from disk; each page must draw every chart, log no script error, load nothing
 from the network, fit a phone's width, and screenshot as something other than a blank
 page. The numbers a person reads on it are compared with ``kpi_daily``, queried
@@ -19,10 +19,8 @@ from pipeline.report.command import write_report
 from pipeline.report.model import Filters
 from pipeline.report.numbers import NumberFormat
 from pipeline.report.source import open_source
-from pipeline.warehouse.target import open_target
-from tests.browser.chromium import Page, launch
-from tests.integration import kpi_fixtures as fx
-from tests.support.warehouse import write_records
+from tests.support import kpi_fixtures as fx
+from tests.support.chromium import Page, launch
 
 PHONE = (390, 844)
 DESKTOP = (1280, 900)
@@ -31,12 +29,7 @@ DESKTOP = (1280, 900)
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
     where = str(tmp_path_factory.mktemp("browser") / "plug.duckdb")
-    target = open_target(where)
-    try:
-        target.migrate()
-        write_records(target, fx.records())
-    finally:
-        target.close()
+    fx.load(where)
     return where
 
 

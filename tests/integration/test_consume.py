@@ -19,31 +19,10 @@ from pipeline.ingest import ingest
 from pipeline.record import Record
 from pipeline.route import event_topic
 from pipeline.webhooks import EventType, Webhook, all_topics
-from tests.conftest import TOKENS, fixture_bytes
-from tests.integration import kafka
-from tests.integration.conftest import Ingress, start_ingress, stop_ingress
-from tests.integration.test_simulate import TOPICS
-
-START_MS = 1_767_000_000_000  # fixed, so two runs with one seed send the same bodies
-
-
-def simulate(ingress: Ingress, tmp_path: Path, count: int, seed: int) -> dict[str, str]:
-    """POST ``count`` webhooks of all kinds; returns the acknowledged ``event_id -> webhook``."""
-    acked_file = tmp_path / f"acked-{uuid.uuid4().hex[:6]}.txt"
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "pipeline", "simulate",
-            "--target", ingress.url, "--tenant", "acme",
-            "--rate", "500", "--count", str(count), "--seed", str(seed),
-            "--start-ms", str(START_MS), "--acked-file", str(acked_file),
-        ],
-        env={**os.environ, "PLUG_PIPELINE_TOKENS": f"acme={TOKENS['acme']}"},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    lines = acked_file.read_text().splitlines()
-    assert len(lines) == count  # every request answered 200
-    return dict(line.split() for line in lines)
+from tests.support import kafka
+from tests.support.ingress import Ingress, start_ingress, stop_ingress
+from tests.support.payloads import fixture_bytes
+from tests.support.simulate import TOPICS, simulate
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +63,7 @@ def own_ingress(broker: str, tmp_path: Path) -> Iterator[Ingress]:
 
 def _worker(prefix: str, group: str, handled: Path, hang_after: int = 0) -> list[str]:
     return [
-        sys.executable, "-m", "tests.integration.consume_worker",
+        sys.executable, "-m", "tests.support.consume_worker",
         "--prefix", prefix, "--group", group, "--handled", str(handled),
         "--commit-every", "40", "--hang-after", str(hang_after),
     ]  # fmt: skip

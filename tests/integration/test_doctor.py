@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-from tests.conftest import TOKENS
-from tests.integration import kafka
-from tests.integration.conftest import free_port
-from tests.integration.warehouse import PG_URL
+from tests.support import cli, kafka
+from tests.support.ingress import free_port
+from tests.support.loader import PG_URL
+from tests.support.payloads import TOKENS
 
 
 def doctor(tmp_path: Path, bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "PLUG_PIPELINE_TOKENS": ",".join(f"{t}={k}" for t, k in TOKENS.items()),
         "PLUG_PIPELINE_SPOOL_DIR": str(tmp_path / "spool"),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", "doctor", "--timeout", "10", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
+    return cli.run("doctor", "--timeout", "10", *args, env=env)
 
 
 def statuses(output: str) -> dict[str, str]:
@@ -46,13 +36,8 @@ def statuses(output: str) -> dict[str, str]:
 
 def test_doctor_passes_against_the_real_broker_and_postgresql(broker: str, tmp_path: Path) -> None:
     prefix = f"doc{uuid.uuid4().hex[:8]}"
-    applied = subprocess.run(
-        [sys.executable, "-m", "pipeline", "topics", "apply", "--topic-prefix", prefix],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker},
+    applied = cli.run(
+        "topics", "apply", "--topic-prefix", prefix, env={"KAFKA_BOOTSTRAP_SERVERS": broker}
     )
     assert applied.returncode == 0, applied.stdout + applied.stderr
 

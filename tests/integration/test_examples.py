@@ -9,9 +9,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from tests.integration import kafka
-from tests.integration.conftest import Ingress
-from tests.integration.test_consume import simulate
+from tests.support import kafka
+from tests.support.ingress import Ingress
+from tests.support.simulate import simulate
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "open_attendances.py"
 

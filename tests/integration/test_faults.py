@@ -19,12 +19,12 @@ import orjson
 import pytest
 
 from pipeline.webhooks import all_topics
-from tests.conftest import TOKENS
-from tests.integration import kafka
-from tests.integration.brokers import LocalKafka
-from tests.integration.conftest import Ingress, free_port, start_ingress, stop_ingress
-from tests.integration.load import Load, run_load, verify
-from tests.integration.probe import readyz
+from tests.support import kafka
+from tests.support.brokers import LocalKafka
+from tests.support.ingress import Ingress, free_port, start_ingress, stop_ingress
+from tests.support.load import Load, run_load, verify
+from tests.support.payloads import TOKENS
+from tests.support.probe import readyz
 
 FAULT_ENV = {"PLUG_PIPELINE_ACK_TIMEOUT_S": "1"}
 

@@ -21,11 +21,11 @@ import pytest
 
 from pipeline.ingest import event_id
 from pipeline.webhooks import Webhook, all_topics
-from tests.integration import kafka
-from tests.integration.brokers import LocalKafka
-from tests.integration.conftest import Ingress, free_port, start_ingress, stop_ingress
-from tests.integration.load import Load, run_load, verify
-from tests.integration.probe import post, readyz
+from tests.support import kafka
+from tests.support.brokers import LocalKafka
+from tests.support.ingress import Ingress, free_port, start_ingress, stop_ingress
+from tests.support.load import Load, run_load, verify
+from tests.support.probe import post, readyz
 
 CLIENTS = 16
 DRAIN_BOUND_S = 30.0

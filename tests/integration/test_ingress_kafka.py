@@ -12,9 +12,9 @@ import pytest
 
 from pipeline import ingest
 from pipeline.webhooks import EventType, Webhook, all_topics
-from tests.conftest import FIXTURES, corpus_files, fixture_bytes
-from tests.integration import kafka
-from tests.integration.conftest import Ingress, start_ingress, stop_ingress
+from tests.support import kafka
+from tests.support.ingress import Ingress, start_ingress, stop_ingress
+from tests.support.payloads import FIXTURES, corpus_files, fixture_bytes
 
 JSON = {"Content-Type": "application/json"}
 
@@ -164,7 +164,7 @@ async def test_seed_examples_byte_for_byte(ingress: Ingress) -> None:
 
 async def test_every_corpus_payload_is_accepted_and_published(ingress: Ingress) -> None:
     files = corpus_files()
-    assert len(files) == 92
+    assert files  # derived from the folder: an empty one must not pass
     acked: dict[str, Path] = {}
     async with aiohttp.ClientSession() as session:
         for path in files:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -13,8 +10,9 @@ from pathlib import Path
 
 import orjson
 
-from tests.conftest import TOKENS, fixture_bytes
-from tests.integration.conftest import Ingress, free_port, start_ingress, stop_ingress
+from tests.support import cli
+from tests.support.ingress import Ingress, free_port, start_ingress, stop_ingress
+from tests.support.payloads import TOKENS, fixture_bytes
 
 
 def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> int:
@@ -61,7 +59,6 @@ def test_spawned_workers_log_json_too(broker: str, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "workers.log"
     env = {
-        **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": broker,
         "PLUG_PIPELINE_TOKENS": ",".join(f"{t}={k}" for t, k in TOKENS.items()),
         "PLUG_PIPELINE_HOST": "127.0.0.1",
@@ -69,11 +66,7 @@ def test_spawned_workers_log_json_too(broker: str, tmp_path: Path) -> None:
         "PLUG_PIPELINE_TOPIC_PREFIX": f"log{uuid.uuid4().hex[:8]}",
         "PLUG_PIPELINE_SPOOL_DIR": str(tmp_path / "spool"),
     }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "--log-format", "json", "serve", "--workers", "2"],
-            env=env, stdout=out, stderr=out,
-        )  # fmt: skip
+    process = cli.start("--log-format", "json", "serve", "--workers", "2", log=log, env=env)
     ingress = Ingress(f"http://127.0.0.1:{port}", env["PLUG_PIPELINE_TOPIC_PREFIX"], process, log)
     try:
         deadline = time.monotonic() + 60

@@ -48,7 +48,7 @@ from pipeline.record import Record
 from pipeline.report.source import DuckDBSource, PostgresSource, open_source
 from pipeline.warehouse.target import open_target
 from pipeline.webhooks import Webhook
-from tests.integration.warehouse import pg_database
+from tests.support.loader import pg_database
 from tests.support.warehouse import write_records
 
 ZONE = ZoneInfo("America/Sao_Paulo")

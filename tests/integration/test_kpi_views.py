@@ -16,23 +16,12 @@ import pytest
 
 from pipeline.report.source import DuckDBSource, PostgresSource, open_source
 from pipeline.simulate.generator import Generator
-from pipeline.warehouse.target import open_target
 from pipeline.warehouse.views import ViewSettings
-from tests.integration import kpi_fixtures as fx
-from tests.integration.warehouse import pg_database, record_for
-from tests.support.warehouse import write_records
+from tests.support import kpi_fixtures as fx
+from tests.support.loader import pg_database, record_for
 
 D1, D2 = fx.DAY1, fx.DAY2
 approx = pytest.approx
-
-
-def _load(where: str, records: list[Any]) -> None:
-    target = open_target(where)
-    try:
-        target.migrate()
-        write_records(target, records)
-    finally:
-        target.close()
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgresql"])
@@ -42,12 +31,12 @@ def warehouse(
     """The fixture centre loaded into a fresh target, opened read-only by another client."""
     if request.param == "duckdb":
         where = str(tmp_path_factory.mktemp("kpi") / "plug.duckdb")
-        _load(where, fx.records())
+        fx.load(where)
         with open_source(where) as source:
             yield source
     else:
         with pg_database() as url:
-            _load(url, fx.records())
+            fx.load(url)
             with open_source(url) as source:
                 yield source
 
@@ -157,7 +146,7 @@ def test_kpi_daily_sum_on_a_simulated_centre(kind: str, tmp_path: Path) -> None:
     )
 
     def check(where: str) -> None:
-        _load(where, records)
+        fx.load(where, records)
         with open_source(where) as source:
             total = source.rows(sql_total)[0]["n"]
             distinct = source.rows(sql_distinct)[0]["n"]
@@ -231,12 +220,7 @@ def test_instance_downtime(warehouse: DuckDBSource | PostgresSource) -> None:
 
 def test_the_time_zone_and_sla_settings_reach_the_views(tmp_path: Path) -> None:
     where = str(tmp_path / "utc.duckdb")
-    target = open_target(where, ViewSettings(time_zone="UTC", sla_seconds=45))
-    try:
-        target.migrate()
-        write_records(target, fx.records())
-    finally:
-        target.close()
+    fx.load(where, settings=ViewSettings(time_zone="UTC", sla_seconds=45))
     with open_source(where) as source:
         assert source.rows("SELECT * FROM kpi_settings") == [
             {"time_zone": "UTC", "sla_seconds": 45.0}

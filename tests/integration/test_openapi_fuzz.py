@@ -16,15 +16,11 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
 from pipeline.webhooks import all_topics
-from tests.conftest import TOKENS
-from tests.integration import kafka
-from tests.integration.conftest import start_ingress, stop_ingress
-from tests.integration.slow import peak_rss_mb
-
-pytestmark = pytest.mark.integration
+from tests.support import kafka
+from tests.support.ingress import start_ingress, stop_ingress
+from tests.support.payloads import TOKENS
+from tests.support.slow import peak_rss_mb
 
 # fuzzing-phase examples per operation; the coverage phase adds its own (about 3,300)
 EXAMPLES = int(os.environ.get("PLUG_PIPELINE_TEST_SCHEMATHESIS_EXAMPLES", "60"))

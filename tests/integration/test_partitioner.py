@@ -11,7 +11,7 @@ from pipeline.config import Config
 from pipeline.record import Record
 from pipeline.sink.kafka import KafkaSink
 from pipeline.sink.partitioner import partition_for
-from tests.integration import kafka
+from tests.support import kafka
 
 PARTITIONS = 7
 KEYS = [f"acme:5511{n:09d}".encode() for n in range(400)] + [f"t{n}:".encode() for n in range(100)]

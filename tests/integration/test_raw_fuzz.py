@@ -14,15 +14,11 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from pipeline.webhooks import Webhook, all_topics
-from tests.conftest import TOKENS, fixture_bytes
-from tests.integration import kafka
-from tests.integration.conftest import start_ingress, stop_ingress
-from tests.integration.slow import peak_rss_mb, raw_request
-
-pytestmark = pytest.mark.integration
+from tests.support import kafka
+from tests.support.ingress import start_ingress, stop_ingress
+from tests.support.payloads import TOKENS, fixture_bytes
+from tests.support.slow import peak_rss_mb, raw_request
 
 REQUESTS = 1500
 TOKEN = TOKENS["acme"]

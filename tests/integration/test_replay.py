@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections import Counter
 
@@ -12,18 +10,12 @@ from confluent_kafka import Producer
 
 from pipeline import ingest
 from pipeline.webhooks import Webhook
-from tests.integration import kafka
-from tests.integration.conftest import Ingress
+from tests.support import cli, kafka
+from tests.support.ingress import Ingress
 
 
 def replay(ingress: Ingress, *args: str) -> dict[str, int]:
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "replay", "--topic-prefix", ingress.prefix, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = cli.run("replay", "--topic-prefix", ingress.prefix, *args)
     assert result.returncode == 0, result.stderr
     return {k: int(v) for k, v in (pair.split("=") for pair in result.stdout.split())}
 

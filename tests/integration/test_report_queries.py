@@ -12,19 +12,8 @@ from pipeline.report.command import write_report
 from pipeline.report.model import Filters, Report
 from pipeline.report.numbers import NumberFormat
 from pipeline.report.source import open_source
-from pipeline.warehouse.target import open_target
-from tests.integration import kpi_fixtures as fx
-from tests.integration.warehouse import pg_database
-from tests.support.warehouse import write_records
-
-
-def _load(where: str) -> None:
-    target = open_target(where)
-    try:
-        target.migrate()
-        write_records(target, fx.records())
-    finally:
-        target.close()
+from tests.support import kpi_fixtures as fx
+from tests.support.loader import pg_database
 
 
 def _report(where: str, filters: Filters) -> Report:
@@ -35,7 +24,7 @@ def _report(where: str, filters: Filters) -> Report:
 @pytest.fixture(scope="module")
 def duckdb_file(tmp_path_factory: pytest.TempPathFactory) -> str:
     where = str(tmp_path_factory.mktemp("report") / "plug.duckdb")
-    _load(where)
+    fx.load(where)
     return where
 
 
@@ -49,7 +38,7 @@ FILTERS = [
 
 def test_both_targets_give_the_same_report(duckdb_file: str) -> None:
     with pg_database() as url:
-        _load(url)
+        fx.load(url)
         for filters in FILTERS:
             assert _report(duckdb_file, filters) == _report(url, filters), filters
 
@@ -89,9 +78,7 @@ def test_a_tenant_without_data_renders(duckdb_file: str, tmp_path: Path) -> None
 
 def test_an_empty_warehouse_renders(tmp_path: Path) -> None:
     where = str(tmp_path / "empty.duckdb")
-    target = open_target(where)
-    target.migrate()
-    target.close()
+    fx.load(where, [])
     filters = Filters(since=dt.date(2030, 1, 1))
     out = write_report(where, tmp_path / "r.html", filters, NumberFormat("pt-BR"))
     html = out.read_text(encoding="utf-8")

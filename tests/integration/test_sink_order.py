@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.config import Config
 from pipeline.record import Record
 from pipeline.sink.kafka import KafkaSink
-from tests.integration import kafka
+from tests.support import kafka
 
 KEYS = 64
 PER_KEY = 40

@@ -17,12 +17,10 @@ import aiohttp
 import pytest
 
 from pipeline.webhooks import all_topics
-from tests.conftest import TOKENS, fixture_bytes
-from tests.integration import kafka
-from tests.integration.conftest import Ingress, start_ingress, stop_ingress
-from tests.integration.slow import Cut, metric, raw_request, trickle
-
-pytestmark = pytest.mark.integration
+from tests.support import kafka
+from tests.support.ingress import Ingress, start_ingress, stop_ingress
+from tests.support.payloads import TOKENS, fixture_bytes
+from tests.support.slow import Cut, metric, raw_request, trickle
 
 HEADER_S, BODY_S, IDLE_S = 2.0, 3.0, 3.0
 # what a loaded 2-core machine may add to a bound before the client sees the close

@@ -6,7 +6,6 @@ import asyncio
 import fcntl
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import orjson
 from pipeline.ingest import ingest
 from pipeline.spool import Spool
 from pipeline.webhooks import Webhook, all_topics
-from tests.integration import kafka
+from tests.support import cli, kafka
 
 MAX = 64 * 1024 * 1024
 
@@ -40,14 +39,7 @@ async def leave_behind(directory: Path, prefix: str, first: int, count: int) -> 
 
 
 def spool_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", "spool", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP},
-    )
+    return cli.run("spool", *args, env={"KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP})
 
 
 def by_name(output: str) -> dict[str, dict[str, object]]:

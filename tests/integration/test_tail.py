@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.integration import kafka
-from tests.integration.conftest import Ingress
-from tests.integration.test_consume import simulate
+from tests.support import cli, kafka
+from tests.support.ingress import Ingress
+from tests.support.simulate import simulate
 
 
 def tail(ingress: Ingress, *flags: str) -> list[dict[str, object]]:
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "tail", "--until-caught-up", *flags],
+    result = cli.run(
+        "tail",
+        "--until-caught-up",
+        *flags,
         env={
-            **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP,
             "PLUG_PIPELINE_TOPIC_PREFIX": ingress.prefix,
         },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]

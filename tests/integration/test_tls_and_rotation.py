@@ -22,14 +22,12 @@ import pytest
 import trustme
 
 from pipeline.webhooks import all_topics
-from tests.conftest import fixture_bytes
-from tests.integration import kafka
-from tests.integration.conftest import Ingress, start_ingress, stop_ingress
-
-pytestmark = pytest.mark.integration
+from tests.support import kafka
+from tests.support.ingress import Ingress, start_ingress, stop_ingress
+from tests.support.payloads import fixture_bytes
+from tests.support.secrets import NEW, OLD
 
 TEXT = fixture_bytes("receive-message/text.json")
-OLD, NEW = "rotation-old-token-0f3a", "rotation-new-token-9c1d"
 HANDSHAKE_S = 2.0
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 import uuid
 
@@ -13,18 +11,11 @@ from confluent_kafka.admin import ConfigResource, NewTopic  # type: ignore[attr-
 from pipeline.config import Config
 from pipeline.ops.plan import DAY_MS, max_message_bytes
 from pipeline.webhooks import all_topics
-from tests.integration import kafka
+from tests.support import cli, kafka
 
 
 def topics(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", "topics", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP},
-    )
+    return cli.run("topics", *args, env={"KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP})
 
 
 def settings(topic: str) -> dict[str, str]:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.warehouse import pg_database
 from tests.support import roundtrip as rt
+from tests.support.loader import pg_database
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])

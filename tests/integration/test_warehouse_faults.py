@@ -24,9 +24,9 @@ import pytest
 from pipeline.record import Record
 from pipeline.runtime.metrics import samples
 from pipeline.simulate.generator import Generator
-from tests.integration import warehouse as wh
-from tests.integration.brokers import LocalKafka, free_base_port
-from tests.integration.conftest import free_port
+from tests.support import loader as wh
+from tests.support.brokers import LocalKafka, free_base_port
+from tests.support.ingress import free_port
 
 # generous: a 100k load, brokers and servers restarted, on a 2-core machine shared with others
 pytestmark = pytest.mark.timeout(400)
@@ -74,13 +74,6 @@ def test_kill_9_at_random_points_then_exactly_once(broker: str, tmp_path: Path) 
         assert wh.assert_exactly_once(prefix, target) == produced
 
 
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
-    node = LocalKafka(tmp_path / "kafka").up()
-    yield node
-    node.clean()
-
-
 def test_kafka_stopped_mid_load_the_loader_waits_and_resumes(
     own_broker: LocalKafka, tmp_path: Path
 ) -> None:
@@ -116,10 +109,12 @@ def own_postgres() -> Iterator[tuple[str, dict[str, str]]]:
         ["bash", str(PG_SCRIPT), "up", str(port)], env=env, capture_output=True, text=True,
         timeout=120, check=False,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    yield result.stdout.strip(), env
-    subprocess.run(["bash", str(PG_SCRIPT), "clean"], env=env, timeout=120, check=False)
-    shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        assert result.returncode == 0, result.stderr
+        yield result.stdout.strip(), env
+    finally:
+        subprocess.run(["bash", str(PG_SCRIPT), "clean"], env=env, timeout=120, check=False)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def test_postgresql_stopped_mid_load_the_loader_waits_and_resumes(

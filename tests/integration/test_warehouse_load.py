@@ -4,9 +4,6 @@ kept, and a second load changes nothing."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +13,9 @@ import orjson
 import pytest
 
 from pipeline.webhooks import EventType, Webhook
-from tests.conftest import TOKENS
-from tests.integration import kafka
-from tests.integration import warehouse as wh
-from tests.integration.conftest import Ingress
+from tests.support import kafka, simulate
+from tests.support import loader as wh
+from tests.support.ingress import Ingress
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -36,27 +32,16 @@ N_UNDECODABLE = 3
 N_REDELIVERED = 25
 
 
-def simulate(ingress: Ingress) -> None:
+def simulated(ingress: Ingress) -> None:
     """Realistic traffic through the real ingress, as a user's first try would send it."""
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "pipeline", "simulate", "--target", ingress.url,
-            "--tenant", "acme", "--rate", "400", "--duration", "2", "--seed", "23",
-        ],
-        env={**os.environ, "PLUG_PIPELINE_TOKENS": f"acme={TOKENS['acme']}"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    simulate.run(ingress, "--rate", "400", "--duration", "2", "--seed", "23")
 
 
 @pytest.fixture(scope="module")
 def topics(ingress: Ingress) -> tuple[str, list[kafka.Record]]:
     """The ingress's topics after a simulate run, the corpus (quirky payloads included),
     redeliveries and undecodable records; with everything they hold, read by librdkafka."""
-    simulate(ingress)
+    simulated(ingress)
     prefix = ingress.prefix
     corpus = wh.fixture_records(prefix)
     wh.produce(corpus)
@@ -215,7 +200,7 @@ def test_typed_columns_and_data_json_match_the_event(
 def _stored_in_postgresql(message: bytes, sql: str) -> list[tuple[object, ...]]:
     """Load one receive-message webhook whose text is ``message`` (JSON) and run ``sql``."""
     from pipeline.warehouse.target import open_target
-    from tests.conftest import FIXTURES
+    from tests.support.payloads import FIXTURES
     from tests.support.warehouse import write_records
 
     body = (FIXTURES / "receive-message" / "text.json").read_bytes()

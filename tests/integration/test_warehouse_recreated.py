@@ -5,8 +5,6 @@ On the real broker."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,9 +13,9 @@ import pytest
 
 from pipeline.record import Record
 from pipeline.webhooks import Webhook
-from tests.conftest import FIXTURES
-from tests.integration import kafka
-from tests.integration import warehouse as wh
+from tests.support import cli, kafka
+from tests.support import loader as wh
+from tests.support.payloads import FIXTURES
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -68,13 +66,9 @@ def test_a_recreated_topic_stops_the_loader_with_the_way_out(tmp_path: Path) -> 
     assert "DELETE FROM plug_offsets WHERE group_name = 'plug-pipeline-load'" in said
 
     # a batch run: found before it could take the new topic's ends as reached
-    result = subprocess.run(
-        wh.loader_command(prefix, target, "--until-caught-up"),
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = cli.run(
+        *wh.loader_args(prefix, target, "--until-caught-up"),
+        env={"KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP},
     )
     assert result.returncode == 1
     assert f"plug-pipeline load: {topic}[" in result.stderr

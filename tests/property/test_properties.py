@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -15,6 +14,7 @@ from pipeline.errors import Malformed
 from pipeline.ingest import deadletter, ingest
 from pipeline.record import Record
 from pipeline.webhooks import EventType, Webhook
+from tests.support.payloads import corpus_files
 
 MODEST = settings(max_examples=200, deadline=None)
 WEBHOOKS = st.sampled_from(list(Webhook))
@@ -53,12 +53,7 @@ def test_arbitrary_bytes_give_a_record_or_malformed(webhook: Webhook, body: byte
     ingest_or_malformed(webhook, "acme", body)
 
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "plug"
-SAMPLES = [
-    (Webhook(path.parent.name), path.read_bytes())
-    for path in sorted(FIXTURES.glob("*/*.json"))
-    if path.parent.name in {w.value for w in Webhook}
-]
+SAMPLES = [(Webhook(path.parent.name), path.read_bytes()) for path in corpus_files()]
 
 
 @st.composite

@@ -13,7 +13,7 @@ from bench.e2e.report import kafka_wait
 from bench.e2e.rows import median_row
 from bench.e2e.settings import TARGET_P99_MS
 from pipeline.runtime.metrics import METRICS, Metrics
-from tests.unit.test_bench_rounds import row, step
+from tests.support.bench_rows import row, step
 
 NAME = "plug_kafka_ack_seconds"
 BOUNDS = METRICS.ack_latency.bounds

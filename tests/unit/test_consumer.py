@@ -8,7 +8,7 @@ from pipeline.config import Config, KafkaSecurity, KafkaSettings
 from pipeline.consume import ConsumeFailed, Consumer
 from pipeline.kafka_client import producer_settings
 from pipeline.webhooks import EventType
-from tests.integration.conftest import free_port
+from tests.support.ingress import free_port
 
 
 def test_the_consumer_keeps_the_settings_at_least_once_depends_on() -> None:

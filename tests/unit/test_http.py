@@ -15,8 +15,8 @@ from pipeline.config import Config
 from pipeline.http import guard
 from pipeline.http.guard import GuardedProtocol, GuardedServer, Phase
 from pipeline.sink.memory import MemorySink
-from tests.conftest import TOKENS, fixture_bytes
-from tests.ingress_server import IngressServer
+from tests.support.ingress_server import IngressServer
+from tests.support.payloads import TOKENS, fixture_bytes
 
 Client = TestClient[web.BaseRequest, None]
 MakeClient = Callable[..., Awaitable[Client]]

@@ -13,7 +13,7 @@ from prometheus_client.metrics_core import Metric
 
 from pipeline.runtime.metrics import Metrics, samples
 from pipeline.warehouse.metrics import LoaderMetrics
-from tests.unit.promql import PromQLError, metric_names
+from tests.support.promql import PromQLError, metric_names
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "plug-pipeline.json"

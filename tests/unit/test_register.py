@@ -27,7 +27,7 @@ from pipeline.ops.register import (
 )
 from pipeline.plug.api import PlugApi, PlugRefused, explain, summarise_body
 from pipeline.webhooks import Webhook
-from tests.plug_api_standin import PLUG_FIELDS, UPDATE_WEBHOOKS_PATH, PlugApiStandIn
+from tests.support.plug_api_standin import PLUG_FIELDS, UPDATE_WEBHOOKS_PATH, PlugApiStandIn
 
 PLUG_TOKEN = "1nEFbU3EktLnV7LIIzX"  # the seed's example token
 ACME_TOKEN = "s3cret/+&=ac"  # characters that must be URL-encoded

@@ -14,7 +14,7 @@ from pipeline.events.content import AnyContent
 from pipeline.events.models import SCHEMA_VERSION, Envelope, MessageSent
 from pipeline.ingest import ingest
 from pipeline.webhooks import EventType, Webhook
-from tests.conftest import fixture_bytes
+from tests.support.payloads import fixture_bytes
 
 
 def _doc(webhook: Webhook, fixture: str) -> dict[str, Any]:

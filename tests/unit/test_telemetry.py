@@ -11,8 +11,8 @@ from pipeline.app import build_ingress
 from pipeline.config import Config
 from pipeline.runtime.metrics import METRICS
 from pipeline.sink.memory import MemorySink
-from tests.conftest import TOKENS, fixture_bytes
-from tests.ingress_server import IngressServer
+from tests.support.ingress_server import IngressServer
+from tests.support.payloads import TOKENS, fixture_bytes
 
 Client = TestClient[web.BaseRequest, None]
 MakeClient = Callable[..., Awaitable[Client]]

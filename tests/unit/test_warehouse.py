@@ -28,15 +28,17 @@ from pipeline.warehouse.rows import event_rows
 from pipeline.warehouse.sql import ID_NUMBER, create_table, id_number, window_start
 from pipeline.warehouse.target import open_target
 from pipeline.webhooks import EventType, Webhook
-from tests.conftest import corpus_files
+from tests.support.payloads import corpus_files
 from tests.support.warehouse import write_records
 
 PREFIX = "plug"
 
 
 def corpus_records() -> list[Record]:
+    files = corpus_files()
+    assert files
     records = []
-    for path in corpus_files():
+    for path in files:
         webhook, body = Webhook(path.parent.name), path.read_bytes()
         try:
             records.append(ingest.ingest(webhook, "acme", body, 1_700_000_000_000, PREFIX))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import orjson
 
-from tests.integration import kafka
+from tests.support import kafka
 
 
 @dataclass

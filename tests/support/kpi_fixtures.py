@@ -43,7 +43,10 @@ import orjson
 
 from pipeline import ingest
 from pipeline.record import Record
+from pipeline.warehouse.target import open_target
+from pipeline.warehouse.views import ViewSettings
 from pipeline.webhooks import Webhook
+from tests.support.warehouse import write_records
 
 ZONE = dt.timezone(dt.timedelta(hours=-3))  # America/Sao_Paulo in March 2025
 DAY1 = dt.date(2025, 3, 10)
@@ -277,3 +280,16 @@ def records() -> list[Record]:
         ingest.ingest(webhook, tenant, orjson.dumps(body), received_at, "plug")
         for tenant, webhook, body, received_at in items()
     ]
+
+
+def load(
+    where: str, these: list[Record] | None = None, settings: ViewSettings | None = None
+) -> None:
+    """Migrate ``where`` and write ``these`` (the centre's records by default) through the
+    warehouse's own batch writer; no Kafka involved."""
+    target = open_target(where, settings)
+    try:
+        target.migrate()
+        write_records(target, records() if these is None else these)
+    finally:
+        target.close()

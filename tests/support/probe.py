@@ -7,7 +7,7 @@ import urllib.request
 
 import orjson
 
-from tests.integration.conftest import Ingress
+from tests.support.ingress import Ingress
 
 
 def readyz(ingress: Ingress) -> dict[str, object]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -22,8 +21,8 @@ from pipeline.errors import Malformed
 from pipeline.record import Record
 from pipeline.simulate.generator import Generator
 from pipeline.webhooks import Webhook, all_topics
-from tests.conftest import corpus_files
-from tests.integration import kafka
+from tests.support import cli, kafka
+from tests.support.payloads import corpus_files
 
 PG_URL = os.environ.get("PLUG_PIPELINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:55432/plug")
 RECEIVED_AT = 1_760_000_000_000
@@ -90,10 +89,8 @@ def produce(
     return n
 
 
-def loader_command(prefix: str, target: str, *args: str) -> list[str]:
-    return [
-        sys.executable, "-m", "pipeline", "load", "--to", target, "--topic-prefix", prefix, *args,
-    ]  # fmt: skip
+def loader_args(prefix: str, target: str, *args: str) -> list[str]:
+    return ["load", "--to", target, "--topic-prefix", prefix, *args]
 
 
 def load(
@@ -104,13 +101,10 @@ def load(
     timeout: float = 240,
 ) -> subprocess.CompletedProcess[str]:
     """``plug-pipeline load --until-caught-up``, which must exit 0."""
-    result = subprocess.run(
-        loader_command(prefix, target, "--until-caught-up", *args),
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap},
-        capture_output=True,
-        text=True,
+    result = cli.run(
+        *loader_args(prefix, target, "--until-caught-up", *args),
+        env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap},
         timeout=timeout,
-        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -176,13 +170,9 @@ def duckdb_path(tmp: Path) -> str:
 def start_loader(
     prefix: str, target: str, log: Path, *args: str, bootstrap: str = kafka.BOOTSTRAP
 ) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            loader_command(prefix, target, *args),
-            env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap},
-            stdout=out,
-            stderr=out,
-        )
+    return cli.start(
+        *loader_args(prefix, target, *args), log=log, env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    )
 
 
 def loaded_records(target: str) -> int:

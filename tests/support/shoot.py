@@ -1,4 +1,4 @@
-"""Screenshot a report as the browser test sees it: ``python -m tests.browser.shoot IN OUT``.
+"""Screenshot a report as the browser test sees it: ``python -m tests.support.shoot IN OUT``.
 
 Used to refresh ``docs/report.png`` from a ``make demo`` run (``--width 1280``).
 """
@@ -9,7 +9,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from tests.browser.chromium import launch
+from tests.support.chromium import launch
 
 
 async def shoot(report_uri: str, out: Path, width: int, height: int) -> list[str]:

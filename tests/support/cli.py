@@ -1,0 +1,38 @@
+"""``plug-pipeline`` run as a user runs it: ``python -m pipeline`` in a child process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline", *args]
+
+
+def environment(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The test process's environment with ``env`` on top."""
+    return {**os.environ, **(env or {})}
+
+
+def run(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run to the end; the exit status is the caller's to check, with the output captured."""
+    return subprocess.run(
+        command(*args),
+        env=environment(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start(*args: str, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start in the background, stdout and stderr appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(command(*args), env=environment(env), stdout=out, stderr=out)
