@@ -108,9 +108,14 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     kpi_time_zone: str = "America/Sao_Paulo"
     kpi_sla_seconds: float = 60.0
     warehouse: str = "plug.duckdb"  # a DuckDB file, or a postgresql:// URL
+    # Customers' personal data (pipeline/privacy, docs/privacy.md): each tenant's pseudonym
+    # key chain, oldest first, and what the warehouse keeps of personal fields per tenant.
+    privacy_keys: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
+    privacy_keys_file: str | None = None
+    privacy_policy: str = "pseudonymise"
 
     def __repr__(self) -> str:
-        return _masked(self, {"tokens"})
+        return _masked(self, {"tokens", "privacy_keys"})
 
     @property
     def auth_enabled(self) -> bool:
@@ -267,6 +272,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KAFKA_SSL_KEYFILE", "kafka_security.ssl_keyfile", "client key"),
     Setting("PLUG_PIPELINE_KPI_TIME_ZONE", "kpi_time_zone", "time zone of the KPI views' days"),
     Setting("PLUG_PIPELINE_KPI_SLA_SECONDS", "kpi_sla_seconds", "first-response SLA threshold"),
+    Setting(
+        "PLUG_PIPELINE_PRIVACY_KEYS",
+        "privacy_keys",
+        "tenant=secret pairs keying customers' pseudonyms; a tenant's later ones rotate it",
+        True,
+    ),
+    Setting("PLUG_PIPELINE_PRIVACY_KEYS_FILE", "privacy_keys_file", "file of tenant=secret lines"),
+    Setting(
+        "PLUG_PIPELINE_PRIVACY_POLICY",
+        "privacy_policy",
+        "what the warehouse keeps of personal fields: keep, pseudonymise or drop, or "
+        "tenant=policy pairs with * for the rest",
+    ),
 )
 _BY_FIELD = {s.field: s for s in SETTINGS}
 # Names under these prefixes are ours: an unknown one is a typo, refused rather than ignored.
@@ -378,16 +396,57 @@ def load_tokens(
     return parse_tokens(environ.get("PLUG_PIPELINE_TOKENS", ""), "PLUG_PIPELINE_TOKENS")
 
 
+def load_privacy_keys(
+    environ: Mapping[str, str], keys_file: str | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Pseudonym keys from ``PLUG_PIPELINE_PRIVACY_KEYS`` or a file, in the tokens' format."""
+    if keys_file:
+        return parse_tokens(read_secret_file(keys_file, "privacy keys file"), keys_file)
+    text = environ.get("PLUG_PIPELINE_PRIVACY_KEYS", "")
+    return parse_tokens(text, "PLUG_PIPELINE_PRIVACY_KEYS")
+
+
+POLICIES = ("keep", "pseudonymise", "drop")
+
+
+def parse_policy(text: str) -> dict[str, str]:
+    """``pseudonymise``, or ``acme=keep,*=drop``: each tenant's policy, ``*`` for the rest.
+
+    A tenant no pair names gets ``*``'s policy, and ``pseudonymise`` when there is none.
+    """
+    policies: dict[str, str] = {}
+    for pair in (p.strip() for p in text.split(",")):
+        if not pair:
+            continue
+        tenant, sep, policy = pair.rpartition("=")
+        tenant, policy = (tenant.strip() if sep else "*"), policy.strip().lower()
+        if policy not in POLICIES:
+            raise ConfigError(
+                f"PLUG_PIPELINE_PRIVACY_POLICY: {policy!r} is not one of {', '.join(POLICIES)}"
+            )
+        if tenant != "*" and not _TENANT.fullmatch(tenant):
+            raise ConfigError(f"PLUG_PIPELINE_PRIVACY_POLICY: {tenant!r} is not a tenant")
+        policies[tenant] = policy
+    policies.setdefault("*", "pseudonymise")
+    return policies
+
+
 def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
     """Build the Config from the environment, then CLI flags (``None`` = not given)."""
     env = os.environ if environ is None else environ
     _refuse_unknown(env)
-    values, security = _from_environ(env, {s.field for s in SETTINGS} - {"tokens", "tokens_file"})
+    secrets = {"tokens", "tokens_file", "privacy_keys", "privacy_keys_file"}
+    values, security = _from_environ(env, {s.field for s in SETTINGS} - secrets)
     tokens_file = overrides.pop("tokens_file", None)
+    keys_file = overrides.pop("privacy_keys_file", None) or env.get(
+        "PLUG_PIPELINE_PRIVACY_KEYS_FILE"
+    )
     security.update({k: overrides.pop(k) for k in _SECURITY_FIELDS & overrides.keys()})
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["tokens"] = load_tokens(env, tokens_file)
     values["tokens_file"] = tokens_path(env, tokens_file)
+    values["privacy_keys"] = load_privacy_keys(env, keys_file)
+    values["privacy_keys_file"] = keys_file or None
     values["kafka_security"] = {k: v for k, v in security.items() if v is not None}
     if str(values.get("spool_dir", "")).lower() in {"none", "off"}:
         values["spool_dir"] = None
@@ -477,6 +536,7 @@ def _validate(config: Config) -> None:  # noqa: C901  (one flat check per settin
         zoneinfo.ZoneInfo(config.kpi_time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"unknown time zone {config.kpi_time_zone!r}") from exc
+    parse_policy(config.privacy_policy)
     if not (math.isfinite(config.kpi_sla_seconds) and config.kpi_sla_seconds > 0):
         raise ConfigError("the SLA threshold must be a positive number of seconds")
     _validate_edge(config)

@@ -47,6 +47,8 @@ class EventType(enum.Enum):
     MESSAGE_DELIVERY_FAILED = "message.delivery_failed"
     MESSAGE_STATUS = "message.status"
     INSTANCE_DISCONNECTED = "instance.disconnected"
+    # Not from a webhook: ``plug-pipeline forget`` publishes it (pipeline/privacy).
+    ERASURE_REQUESTED = "privacy.erasure_requested"
 
     __hash__ = object.__hash__  # as Webhook's
 

@@ -27,14 +27,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_secret_in_ingress_logs() -> Iterator[None]:
-    """At the end of the session, every line of every ingress log it ran holds no token.
+def nothing_leaked_into_logs() -> Iterator[None]:
+    """At the end of the session, no line of any log its processes wrote holds a token, a
+    customer's phone number or a message's text.
 
     A session fixture rather than a test ordered last: it runs after whatever tests were
     selected (``-k`` included), and a leak fails the session as an error at teardown.
     """
     yield
-    secrets.assert_no_secret_logged()
+    secrets.assert_nothing_leaked()
 
 
 @pytest.fixture

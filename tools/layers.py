@@ -65,7 +65,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # document; so both sit below the stages, not with the commands.
     (
         "core",
-        ("pipeline.ingest", "pipeline.route", "pipeline.ops.plan", "pipeline.specs"),
+        (
+            "pipeline.ingest",
+            "pipeline.route",
+            "pipeline.ops.plan",
+            "pipeline.specs",
+            "pipeline.privacy",
+        ),
     ),
     # The stages of the path and beside it; Plug's API client talks HTTP, so it is one.
     (

@@ -16,10 +16,12 @@ import msgspec
 
 from pipeline.errors import UndecodableRecord
 from pipeline.events.models import (
+    DATA_OF,
     SCHEMA_VERSION,
     AttendanceFinished,
     AttendanceStarted,
     Envelope,
+    ErasureRequested,
     InstanceDisconnected,
     Message,
     MessageSent,
@@ -34,21 +36,14 @@ AnyEvent: TypeAlias = (
     | Envelope[MessageSent]
     | Envelope[MessageStatus]
     | Envelope[InstanceDisconnected]
+    | Envelope[ErasureRequested]
 )
 
 # The majors this library decodes. A minor (additive) change keeps the number; see
 # docs/schema-evolution.md.
 KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
 
-_DATA: dict[EventType, type[msgspec.Struct]] = {
-    EventType.ATTENDANCE_FINISHED: AttendanceFinished,
-    EventType.ATTENDANCE_STARTED: AttendanceStarted,
-    EventType.MESSAGE_RECEIVED: Message,
-    EventType.MESSAGE_SENT: MessageSent,
-    EventType.MESSAGE_DELIVERY_FAILED: MessageSent,
-    EventType.MESSAGE_STATUS: MessageStatus,
-    EventType.INSTANCE_DISCONNECTED: InstanceDisconnected,
-}
+_DATA = DATA_OF
 
 _DECODERS: dict[EventType, msgspec.json.Decoder[AnyEvent]] = {
     event_type: msgspec.json.Decoder(Envelope[data])  # type: ignore[valid-type]

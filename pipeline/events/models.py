@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 from msgspec import Struct
 
 from pipeline.events.content import AnyContent, Image
+from pipeline.webhooks import EventType
 
 SCHEMA_VERSION = 1
 
@@ -131,6 +132,23 @@ class InstanceDisconnected(Struct, kw_only=True):
     moment: int | None
 
 
+class ErasureRequested(Struct, kw_only=True):
+    """``privacy.erasure_requested``: forget one customer of one tenant (``forget``).
+
+    Keyed ``tenant:subject`` on a compacted topic. It carries the phone, because the
+    consumers it tells (LGPD art. 18 §6) hold phones, not our pseudonyms; ``token`` is
+    what the phone becomes in every row (pipeline/privacy/erasure.py).
+    """
+
+    request_id: str
+    subject: str  # the tenant's pseudonym of the phone: what audit tables keep
+    phone: str  # normalised; consumers need it to find their copies
+    token: str  # what the phone becomes in every row
+    reason: str | None
+    requested_at: int  # epoch ms
+    suppress: bool = False  # also anonymise this customer's future events at load time
+
+
 EventData = (
     AttendanceFinished
     | AttendanceStarted
@@ -139,6 +157,19 @@ EventData = (
     | MessageStatus
     | InstanceDisconnected
 )
+
+
+# The data of each event type: one source for the decoders, the schemas and AsyncAPI.
+DATA_OF: dict[EventType, type[Struct]] = {
+    EventType.ATTENDANCE_FINISHED: AttendanceFinished,
+    EventType.ATTENDANCE_STARTED: AttendanceStarted,
+    EventType.MESSAGE_RECEIVED: Message,
+    EventType.MESSAGE_SENT: MessageSent,
+    EventType.MESSAGE_DELIVERY_FAILED: MessageSent,
+    EventType.MESSAGE_STATUS: MessageStatus,
+    EventType.INSTANCE_DISCONNECTED: InstanceDisconnected,
+    EventType.ERASURE_REQUESTED: ErasureRequested,
+}
 
 
 D = TypeVar("D")

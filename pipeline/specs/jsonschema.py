@@ -11,15 +11,7 @@ from pipeline.events import models
 from pipeline.route import deadletter_topic, event_topic
 from pipeline.webhooks import EventType
 
-_DATA: dict[EventType, type[msgspec.Struct]] = {
-    EventType.ATTENDANCE_FINISHED: models.AttendanceFinished,
-    EventType.ATTENDANCE_STARTED: models.AttendanceStarted,
-    EventType.MESSAGE_RECEIVED: models.Message,
-    EventType.MESSAGE_SENT: models.MessageSent,
-    EventType.MESSAGE_DELIVERY_FAILED: models.MessageSent,
-    EventType.MESSAGE_STATUS: models.MessageStatus,
-    EventType.INSTANCE_DISCONNECTED: models.InstanceDisconnected,
-}
+_DATA = models.DATA_OF
 
 _DEADLETTER: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+# Every log a command run by the suite wrote: the session's last step scans them for
+# tokens and personal data (tests/support/secrets.py). A run's standard error is its log;
+# its standard output is what the command answers (``tail`` prints events, by design).
+COMMAND_LOGS: list[Path] = []
+_RUNS = itertools.count()
+_LOG_DIR = Path(tempfile.mkdtemp(prefix="plug-pipeline-command-logs-"))
+atexit.register(shutil.rmtree, _LOG_DIR, True)  # after the session's scan
 
 
 def command(*args: str) -> list[str]:
@@ -22,7 +34,7 @@ def run(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run to the end; the exit status is the caller's to check, with the output captured."""
-    return subprocess.run(
+    result = subprocess.run(
         command(*args),
         env=environment(env),
         capture_output=True,
@@ -30,9 +42,14 @@ def run(
         timeout=timeout,
         check=False,
     )
+    log = _LOG_DIR / f"{next(_RUNS):04d}-{args[0] if args else 'none'}.log"
+    log.write_text(result.stderr)
+    COMMAND_LOGS.append(log)
+    return result
 
 
 def start(*args: str, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start in the background, stdout and stderr appended to ``log``."""
+    COMMAND_LOGS.append(log)
     with log.open("ab") as out:
         return subprocess.Popen(command(*args), env=environment(env), stdout=out, stderr=out)
