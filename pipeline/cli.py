@@ -19,6 +19,7 @@ from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.extras import MissingExtra
 from pipeline.ops import doctor, register, replay, settings, spool, topics
+from pipeline.privacy import command as forget
 from pipeline.report import command as report
 from pipeline.runtime import logs
 from pipeline.simulate import command as simulate
@@ -42,6 +43,7 @@ COMMANDS: tuple[AddParser, ...] = (
     load.add_parser,
     topics.add_parser,
     doctor.add_parser,
+    forget.add_parser,
 )
 
 

@@ -35,7 +35,18 @@ def key(tenant: str, identity: str | None) -> bytes:
     return f"{tenant}:{identity or ''}".encode()
 
 
-def event_headers(event_type: EventType, event_id: str, tenant: str, webhook: Webhook) -> Headers:
+def event_headers(
+    event_type: EventType, event_id: str, tenant: str, webhook: Webhook | None
+) -> Headers:
+    """``webhook`` is None for an event no webhook made (an erasure request): no such header."""
+    if webhook is None:
+        return [
+            ("event-type", _EVENT_TYPE[event_type]),
+            ("event-id", event_id.encode()),
+            ("schema-version", b"1"),
+            ("tenant", tenant.encode()),
+            ("content-type", _JSON),
+        ]
     return [
         ("event-type", _EVENT_TYPE[event_type]),
         ("event-id", event_id.encode()),

@@ -26,6 +26,7 @@ from pipeline.errors import ConfigError, UndecodableRecord
 from pipeline.events.models import (
     AttendanceFinished,
     AttendanceStarted,
+    ErasureRequested,
     InstanceDisconnected,
     Message,
     MessageSent,
@@ -163,4 +164,7 @@ def _describe(data: object) -> str:
             return f"{data.phone} {data.status} x{len(data.message_ids)}"
         case InstanceDisconnected():
             return f"instance={data.instance_id} error={data.error}"
+        case ErasureRequested():  # the subject names the customer; the phone is not shown
+            suppress = " suppress" if data.suppress else ""
+            return f"erase subject={data.subject} request={data.request_id}{suppress}"
     return repr(data)

@@ -11,7 +11,7 @@ import msgspec
 
 from pipeline.config import Config
 from pipeline.kafka_client import message_bytes_needed
-from pipeline.webhooks import DEADLETTER_SUFFIX, RAW_SUFFIX, all_topics, topic_name
+from pipeline.webhooks import DEADLETTER_SUFFIX, RAW_SUFFIX, EventType, all_topics, topic_name
 
 DAY_MS = 24 * 60 * 60 * 1000
 # Room for a record batch's own framing and our headers around the largest record.
@@ -45,12 +45,30 @@ def max_message_bytes(config: Config) -> int:
     return message_bytes_needed(config) + FRAMING_BYTES
 
 
+def erasure_topic(config: Config) -> str:
+    return topic_name(config.topic_prefix, EventType.ERASURE_REQUESTED.topic_suffix)
+
+
 def retention_ms(config: Config, topic: str) -> int:
     """Events are kept ``retention_days``; the raw archive and dead letters, for replay,
-    ``raw_retention_days``."""
+    ``raw_retention_days``; erasure requests as long as the raw archive (see ``cleanup``)."""
     archives = {topic_name(config.topic_prefix, s) for s in (RAW_SUFFIX, DEADLETTER_SUFFIX)}
+    archives.add(erasure_topic(config))
     days = config.raw_retention_days if topic in archives else config.retention_days
     return days * DAY_MS
+
+
+def cleanup(config: Config, topic: str) -> str:
+    """Erasure requests are compacted and deleted; every other topic is only deleted.
+
+    Compacted, because the topic is keyed ``tenant:subject``: a customer forgotten twice
+    leaves one request, and the topic does not grow with repeats. Deleted after the raw
+    archive's retention as well, because each request carries the phone it erases: it
+    must not outlive the copies it erases. That is the longest any other topic keeps a
+    customer's records, so a consumer up to that far behind still reads the request
+    before, or along with, the records it applies to.
+    """
+    return "compact,delete" if topic == erasure_topic(config) else "delete"
 
 
 def replication_for(brokers: int) -> int:
@@ -70,7 +88,7 @@ def plan(config: Config, brokers: int) -> list[TopicPlan]:
                 RETENTION: str(retention_ms(config, topic)),
                 MAX_MESSAGE: str(max_message_bytes(config)),
                 MIN_ISR: str(min_isr),
-                CLEANUP: "delete",
+                CLEANUP: cleanup(config, topic),
             },
         )
         for topic in all_topics(config.topic_prefix)

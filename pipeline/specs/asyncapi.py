@@ -45,9 +45,20 @@ _WEBHOOK_BODY: dict[Webhook, type[msgspec.Struct]] = {
 _KEY = {
     EventType.INSTANCE_DISCONNECTED: "tenant:instanceId, e.g. acme:3B74...; one instance's "
     "events share a partition, in order",
+    EventType.ERASURE_REQUESTED: "tenant:subject, e.g. acme:ps:3f2a...; the subject is the "
+    "tenant's keyed pseudonym of the phone (never the phone itself), so the compacted topic "
+    "keeps one request per customer",
 }
-_DEFAULT_KEY = "tenant:phone (the customer's or chat's), e.g. acme:5511999999999; one "
-"conversation's events share a partition, in order"
+# Events no webhook makes: published by a command, with no ``webhook`` header.
+_NOT_FROM_A_WEBHOOK = {
+    EventType.ERASURE_REQUESTED: "Published by `plug-pipeline forget` (acks=all) to tell every "
+    "consumer to erase one customer of one tenant; on a topic compacted and deleted after "
+    "the raw archive's retention.",
+}
+_DEFAULT_KEY = (
+    "tenant:phone (the customer's or chat's), e.g. acme:5511999999999; one "
+    "conversation's events share a partition, in order"
+)
 
 
 def _camel(text: str) -> str:
@@ -60,16 +71,17 @@ def _header_schema(names: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _event_headers(event_type: EventType) -> dict[str, Any]:
-    return _header_schema(
-        {
-            "event-type": {"type": "string", "const": event_type.value},
-            "event-id": {"type": "string", "description": "the envelope's event_id"},
-            "schema-version": {"type": "string", "const": str(SCHEMA_VERSION)},
-            "tenant": {"type": "string"},
-            "webhook": {"type": "string", "enum": [w.value for w in Webhook]},
-            "content-type": {"type": "string", "const": "application/json"},
-        }
-    )
+    headers: dict[str, dict[str, Any]] = {
+        "event-type": {"type": "string", "const": event_type.value},
+        "event-id": {"type": "string", "description": "the envelope's event_id"},
+        "schema-version": {"type": "string", "const": str(SCHEMA_VERSION)},
+        "tenant": {"type": "string"},
+        "webhook": {"type": "string", "enum": [w.value for w in Webhook]},
+        "content-type": {"type": "string", "const": "application/json"},
+    }
+    if event_type in _NOT_FROM_A_WEBHOOK:
+        del headers["webhook"]
+    return _header_schema(headers)
 
 
 def _kafka_message(name: str, summary: str, payload: Any, headers: dict[str, Any], key: str) -> Any:
@@ -120,10 +132,16 @@ def asyncapi_document(prefix: str = "plug") -> dict[str, Any]:
             _KEY.get(event_type, _DEFAULT_KEY),
         )
         channels[cid] = _kafka_channel(cid, topic)
+        if event_type is EventType.ERASURE_REQUESTED:  # ops/plan.py: one request per customer
+            channels[cid]["bindings"]["kafka"]["topicConfiguration"] = {
+                "cleanup.policy": ["compact", "delete"]
+            }
         operations[f"publish{cid[0].upper()}{cid[1:]}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{cid}"},
-            "summary": "After a webhook is decoded and normalised: acks=all, idempotent.",
+            "summary": _NOT_FROM_A_WEBHOOK.get(
+                event_type, "After a webhook is decoded and normalised: acks=all, idempotent."
+            ),
             "messages": [{"$ref": f"#/channels/{cid}/messages/{cid}"}],
         }
 

@@ -24,6 +24,8 @@ def test_the_archives_keep_longer_than_the_event_topics() -> None:
     config = Config(topic_prefix="p", retention_days=3, raw_retention_days=45)
     retention = {t.name: int(t.configs["retention.ms"]) for t in plan(config, brokers=1)}
     assert retention.pop("p.raw") == retention.pop("p.deadletter") == 45 * DAY_MS
+    # Erasure requests outlive every copy they erase (test_erasure_topic.py).
+    assert retention.pop("p.privacy.erasure-requested") == 45 * DAY_MS
     assert set(retention.values()) == {3 * DAY_MS}
 
 
