@@ -105,7 +105,10 @@ test: install kafka-up pg-up chromium
 	exit $$status
 
 # The loader from the local broker into the local PostgreSQL (TARGET=plug.duckdb for DuckDB).
+# The local test traffic is made up: keep it as it came (policy keep) unless told
+# otherwise, so no pseudonym key is needed here (docs/privacy.md).
 run-load: install kafka-up pg-up
+	PLUG_PIPELINE_PRIVACY_POLICY=$${PLUG_PIPELINE_PRIVACY_POLICY:-keep} \
 	$(BIN)/plug-pipeline load --to "$${TARGET:-$(PLUG_PIPELINE_TEST_PG_URL)}" $(LOAD_ARGS)
 
 # pipeline.consume against plain aiokafka on the local broker (make kafka-up first).

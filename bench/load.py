@@ -165,7 +165,12 @@ def quantile(figures: dict[str, float], q: float) -> float:
 
 def start_loader(prefix: str, target: str, *args: str) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "pipeline", "load", "--to", target, "--topic-prefix", prefix]
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": Where.bootstrap}
+    # the bench measures the load path as it was (policy keep) unless the caller sets one
+    env = {
+        "PLUG_PIPELINE_PRIVACY_POLICY": "keep",
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": Where.bootstrap,
+    }
     log_file = (OUT / f"load-{prefix}.log").open("ab")
     cmd += ["--metrics-port", str(Where.metrics_port), *args]
     return subprocess.Popen(cmd, env=env, stdout=log_file, stderr=log_file, cwd=ROOT)

@@ -24,6 +24,7 @@ from pipeline.report import command as report
 from pipeline.runtime import logs
 from pipeline.simulate import command as simulate
 from pipeline.specs import command as schemas
+from pipeline.warehouse import access
 from pipeline.warehouse import command as load
 
 EXIT_CONFIG = 2
@@ -41,6 +42,7 @@ COMMANDS: tuple[AddParser, ...] = (
     tail.add_parser,
     report.add_parser,
     load.add_parser,
+    access.add_parser,
     topics.add_parser,
     doctor.add_parser,
     forget.add_parser,

@@ -25,6 +25,9 @@ PREFIX="demo$(date +%s)"
 mkdir -p "$DIR"
 rm -rf "$DIR/plug.duckdb" "$DIR/plug.duckdb.wal" "$DIR/spool"
 export PLUG_PIPELINE_TOKENS="$TENANT=$TOKEN"
+# The loader pseudonymises customers' phones by default (docs/privacy.md): a key for the
+# demo's one tenant, as throwaway as its token.
+export PLUG_PIPELINE_PRIVACY_KEYS="$TENANT=demo-pseudonym-key"
 export PLUG_PIPELINE_TOPIC_PREFIX=$PREFIX
 export PLUG_PIPELINE_PORT=$PORT
 export PLUG_PIPELINE_HOST=127.0.0.1

@@ -15,10 +15,13 @@ from typing import Any
 
 import msgspec
 
-from pipeline.consume.decode import decode_event
+from pipeline.consume.decode import AnyEvent, decode_event
 from pipeline.errors import UndecodableRecord
+from pipeline.events.models import ErasureRequested
 from pipeline.warehouse import rows as r
 from pipeline.warehouse import tables as t
+from pipeline.warehouse.erase import Erasure
+from pipeline.warehouse.personal import Personal
 from pipeline.webhooks import EventType
 
 TP = tuple[str, int]  # topic, partition
@@ -86,6 +89,10 @@ class Batch:
     # table's form has its row count as its len().
     staged: dict[t.Table, Any] = field(default_factory=dict)
     opened: float = field(default_factory=time.monotonic)
+    # What the warehouse keeps of personal data (None: everything, as it came).
+    personal: Personal | None = None
+    # Erasure requests read in this batch, applied after its rows in its transaction.
+    erasures: list[Erasure] = field(default_factory=list)
     _event_ids: set[str] = field(default_factory=set)
     _closed_at: float = 0.0
 
@@ -144,8 +151,25 @@ class Batch:
         if event.event_id in self._event_ids:
             return  # a redelivery inside this batch; across batches the key drops it
         self._event_ids.add(event.event_id)
+        if event_type is EventType.ERASURE_REQUESTED:
+            self._erasure(event)
+            return
+        if self.personal is not None:
+            event, data_json = self.personal.event(event, data_json)
         for table, row in r.event_rows(event, data_json):
             self._put(table, row)
+
+    def _erasure(self, event: AnyEvent) -> None:
+        """An erasure request: applied by the target after the rows; and remembered at
+        once, so the customer's events in the batches after this one are scrubbed."""
+        request = event.data
+        assert isinstance(request, ErasureRequested)
+        personal = self.personal
+        pseudonym = personal.pseudonym(event.tenant, request.phone) if personal else None
+        erasure = Erasure.of(event, pseudonym)
+        self.erasures.append(erasure)
+        if personal is not None:
+            personal.remember(erasure.remembered())
 
     def _error(
         self,

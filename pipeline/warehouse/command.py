@@ -24,6 +24,7 @@ from pipeline.runtime.tasks import cancel
 from pipeline.warehouse.batch import Limits
 from pipeline.warehouse.loader import DEFAULT_GROUP, Loader, Options
 from pipeline.warehouse.metrics import LoaderMetrics
+from pipeline.warehouse.personal import check_keys
 from pipeline.warehouse.target import open_target
 from pipeline.warehouse.views import ViewSettings
 
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     config = configuration.load(
         None, warehouse=args.warehouse, **configuration.flag_values(args, *_KAFKA_FLAGS)
     )
+    check_keys(config)
     if args.batch_rows < 1 or args.batch_bytes < 1 or args.batch_age_s <= 0:
         raise ConfigError("batch limits must be positive")
     if args.dedup_hours is not None and args.dedup_hours < 0:

@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.errors import WarehouseError, WarehouseUnavailable
-from pipeline.warehouse import migrations
+from pipeline.warehouse import erase, migrations
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.offsets import OFFSETS_QUERY, move_offsets
+from pipeline.warehouse.personal import Erased
 from pipeline.warehouse.rows import Row
 from pipeline.warehouse.sql import Dialect, insert_if_absent, takes_window, window_start
 from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Kind, Table
@@ -144,6 +145,9 @@ class DuckDBTarget:
         rows = self.query(OFFSETS_QUERY, (group,))
         return {(topic, partition): offset for topic, partition, offset in rows}
 
+    def erased(self) -> list[Erased]:
+        return erase.erased(self.query(erase.erased_query(self.dialect)))
+
     def prepare(self, batch: Batch) -> None:
         """The batch's rows as Arrow tables (building them is Python work, under the GIL)."""
         if not batch.staged:
@@ -177,6 +181,7 @@ class DuckDBTarget:
                 )
                 if fresh.num_rows:
                     self._insert(table, fresh, self._inserts[table])
+            erase.apply_all(self, batch.erasures)  # after the rows: this batch's are found too
             move_offsets(self, group, batch.offsets, expected)
 
         self._in_transaction(body)

@@ -39,6 +39,7 @@ from pipeline.kafka_client import admin_settings, consumer_settings
 from pipeline.route import deadletter_topic, event_topic, raw_topic
 from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Limits, Source, is_behind
 from pipeline.warehouse.metrics import LoaderMetrics
+from pipeline.warehouse.personal import Personal
 from pipeline.warehouse.target import Target
 from pipeline.warehouse.writes import QUEUED, Writes
 from pipeline.webhooks import EventType
@@ -85,9 +86,11 @@ class Loader:
         self.options = options
         self.metrics = metrics
         self.sources = sources(config.topic_prefix, options.include_raw)
+        # the policy and the erased customers, shared by every batch (personal.py)
+        self.personal = Personal.of(config, lambda tenant: metrics.keyless.labels(tenant).inc())
         self.stored: dict[TP, int | None] = {}  # the warehouse's offsets, assigned partitions
         self.next: dict[TP, int | None] = {}  # the next offset to add to the batch
-        self.batch = Batch(options.limits)
+        self.batch = self._new_batch(options.limits)
         self.generation = 0  # bumped on every (re)assignment: older fetches are dropped
         # Records fetched past a full batch, with the generation they were fetched in: the
         # next batch starts with them (see _add).
@@ -109,6 +112,9 @@ class Loader:
         self._last_check = 0.0
         self._lag_at = 0.0
         self._behind = False  # is_behind, as of the last _close
+
+    def _new_batch(self, limits: Limits) -> Batch:
+        return Batch(limits, personal=self.personal)
 
     # -- the target, on its own thread --------------------------------------------------
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -141,6 +147,7 @@ class Loader:
         migrated = await self._retrying("migrate", self.target.migrate)
         if migrated:
             log.info("warehouse %s: applied migrations %s", self.target.describe(), migrated)
+        await self._load_erased()
         settings = consumer_settings(
             self.config.kafka,
             self.options.group,
@@ -366,7 +373,7 @@ class Loader:
         limits = self.options.limits
         if self._behind:
             limits = limits.times(self.target.catch_up_factor)
-        batch, self.batch = self.batch, Batch(limits)
+        batch, self.batch = self.batch, self._new_batch(limits)
         if not batch.records:
             return
         self._per_record = batch.per_record() or self._per_record
@@ -400,7 +407,7 @@ class Loader:
                     dropped = self._writes.records + self.batch.records
                     log.warning("dropped %d records to reload them: %s", dropped, exc)
                     self._writes.clear()
-                    self.batch = Batch(self.options.limits)
+                    self.batch = self._new_batch(self.options.limits)
                     if consumer is not None:
                         tps = [TopicPartition(*tp) for tp in self.stored]
                         await self._seek_stored(consumer, tps)
@@ -462,7 +469,7 @@ class Loader:
                 except Exception as exc:
                     log.warning("batch not written before a rebalance (reloaded later): %s", exc)
             self._writes.clear()
-            self.batch = Batch(self.options.limits)
+            self.batch = self._new_batch(self.options.limits)
             for tp in revoked:
                 self.stored.pop((tp.topic, tp.partition), None)
                 self.next.pop((tp.topic, tp.partition), None)
@@ -479,8 +486,15 @@ class Loader:
                     self._failure = exc
             log.info("assigned %d partitions", len(assigned))
 
+    async def _load_erased(self) -> None:
+        """The erased customers as the warehouse holds them: another loader may have
+        applied requests since (read at start and on every assignment)."""
+        erased = await self._retrying("erasures", self.target.erased)
+        self.personal.reset(erased)
+
     async def _seek_stored(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
         """Seek to the offsets the warehouse holds; the beginning where it holds none."""
+        await self._load_erased()
         stored = await self._retrying("offsets", self.target.offsets, self.options.group)
         begins = await consumer.beginning_offsets(tps) if tps else {}
         known = [tp for tp in tps if (tp.topic, tp.partition) in stored]
@@ -488,7 +502,7 @@ class Loader:
         moved = self._check_positions(stored, _keyed(begins), _keyed(ends))
         # what is queued would expect offsets from before the seek: read again instead
         self._writes.clear()
-        self.batch = Batch(self.options.limits)
+        self.batch = self._new_batch(self.options.limits)
         self.generation += 1
         for tp in tps:
             key = (tp.topic, tp.partition)

@@ -48,3 +48,10 @@ class LoaderMetrics:
             "Batch writes retried because the warehouse was unavailable",
             registry=r,
         )
+        self.keyless = Counter(
+            "plug_loader_keyless_events",
+            "Events of a tenant under the pseudonymise policy with no pseudonym key, stored "
+            "under drop (no phone numbers), per tenant",
+            ["tenant"],
+            registry=r,
+        )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.errors import WarehouseError
-from pipeline.warehouse import views
+from pipeline.warehouse import erase, views
 from pipeline.warehouse.sql import (
     ID_NUMBER,
     TYPES,
@@ -99,11 +99,17 @@ def _v4(dialect: Dialect) -> list[str]:
     ]
 
 
+def _v5(dialect: Dialect) -> list[str]:
+    """The audit of erasure requests (``erase.py``): one row per request applied."""
+    return [erase.audit_table(dialect)]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the warehouse contract: event, child, dead-letter and bookkeeping tables", _v1),
     Migration(2, "DuckDB: keys kept by the loader's anti-join instead of in-memory indexes", _v2),
     Migration(3, "DuckDB: JSON columns compressed with zstd", _v3),
     Migration(4, "DuckDB: event ids searched by a 128-bit number of each (MD5)", _v4),
+    Migration(5, "plug_erasure: the erasure requests applied, by subject", _v5),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import psycopg
 
 from pipeline.errors import WarehouseError, WarehouseUnavailable
-from pipeline.warehouse import migrations
+from pipeline.warehouse import erase, migrations
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.offsets import OFFSETS_QUERY, move_offsets
+from pipeline.warehouse.personal import Erased
 from pipeline.warehouse.rows import Row
 from pipeline.warehouse.sql import Dialect, create_staging, insert_if_absent, q, staging_name
 from pipeline.warehouse.tables import LOADED_TABLES
@@ -121,6 +122,12 @@ class PostgresTarget:
 
         return self._run(work)
 
+    def erased(self) -> list[Erased]:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[Erased]:
+            return erase.erased(_Session(conn).query(erase.erased_query(self.dialect)))
+
+        return self._run(work)
+
     def prepare(self, batch: Batch) -> None:
         """Nothing: ``COPY`` formats the rows as it streams them (in C, without the GIL
         for most of it), and a retry without NUL characters needs them as they are."""
@@ -151,6 +158,7 @@ class PostgresTarget:
                     for row in rows:
                         copy.write_row(_without_nul(row) if clean else row)
                 cur.execute(self._inserts[table])
+        erase.apply_all(session, batch.erasures)  # after the rows: this batch's are found too
         move_offsets(session, group, batch.offsets, expected)
 
     def close(self) -> None:

@@ -127,7 +127,8 @@ def create_staging(table: Table, dialect: Dialect) -> str:
     )
 
 
-def _convert(column: Column, dialect: Dialect) -> str:
+def convert(column: Column, dialect: Dialect) -> str:
+    """A staged column (epoch ms, JSON text) as the table stores it."""
     name = q(column.name)
     if column.kind == "ts":
         in_range = f"{name} BETWEEN {_MIN_MS} AND {_MAX_MS}"
@@ -147,7 +148,7 @@ def insert_if_absent(table: Table, source: str, dialect: Dialect) -> str:
     When ``takes_window``, the search for the batch's event ids reads only the table's rows
     received since the statement's one parameter, epoch milliseconds (``window_start``)."""
     names = [q(c.name) for c in table.columns]
-    values = [_convert(c, dialect) for c in table.columns]
+    values = [convert(c, dialect) for c in table.columns]
     if id_number(table, dialect):
         names.append(q(ID_NUMBER))
         values.append(id_number_of(q("event_id")))

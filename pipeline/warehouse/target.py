@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from pipeline.warehouse.batch import TP, Batch
+from pipeline.warehouse.personal import Erased
 from pipeline.warehouse.sql import Dialect
 from pipeline.warehouse.views import ViewSettings
 
@@ -34,6 +35,10 @@ class Target(Protocol):
 
     def offsets(self, group: str) -> dict[TP, int]:
         """The next offset to load of every partition the group has loaded from."""
+        ...
+
+    def erased(self) -> list[Erased]:
+        """Every erasure request the warehouse has applied (``plug_erasure``)."""
         ...
 
     def prepare(self, batch: Batch) -> None:

@@ -25,9 +25,15 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipeline", *args]
 
 
+# The loader keeps customers' phones and names as they came unless a test says otherwise
+# (``env``): most tests compare what the warehouse holds with the events they sent. The
+# privacy tests set a policy and keys of their own.
+DEFAULTS = {"PLUG_PIPELINE_PRIVACY_POLICY": "keep"}
+
+
 def environment(env: Mapping[str, str] | None) -> dict[str, str]:
-    """The test process's environment with ``env`` on top."""
-    return {**os.environ, **(env or {})}
+    """The test process's environment with ``env`` on top (``DEFAULTS`` below both)."""
+    return {**DEFAULTS, **os.environ, **(env or {})}
 
 
 def run(

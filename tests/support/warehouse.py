@@ -7,13 +7,17 @@ from collections.abc import Iterable
 from pipeline.consume.decode import event_type_of_header
 from pipeline.record import Record
 from pipeline.warehouse.batch import DEADLETTER, RAW, Batch, Source
+from pipeline.warehouse.personal import Personal
 from pipeline.warehouse.target import Target
 
 
-def write_records(target: Target, records: Iterable[Record]) -> Batch:
+def write_records(
+    target: Target, records: Iterable[Record], personal: Personal | None = None
+) -> Batch:
     """Write ingress records (events and dead letters) as the loader would, without Kafka
-    and without moving any offset. Each record counts as offset n of partition 0."""
-    batch = Batch()
+    and without moving any offset. Each record counts as offset n of partition 0.
+    ``personal``: the loader's privacy policy and erased customers (None: keep all)."""
+    batch = Batch(personal=personal)
     for offset, record in enumerate(records):
         headers = dict(record.headers)
         source: Source | None
