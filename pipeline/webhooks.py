@@ -58,6 +58,10 @@ class EventType(enum.Enum):
         return self.value.replace("_", "-")
 
 
+# The event types the seven webhooks produce; ERASURE_REQUESTED is ours alone.
+WEBHOOK_EVENT_TYPES = frozenset(EventType) - {EventType.ERASURE_REQUESTED}
+
+
 DEADLETTER_SUFFIX = "deadletter"
 RAW_SUFFIX = "raw"
 
