@@ -84,6 +84,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "pipeline.warehouse",
             "pipeline.report",
             "pipeline.simulate",
+            "pipeline.live",
             "pipeline.plug.api",
         ),
     ),

@@ -1,0 +1,1 @@
+"""The contact centre now: live figures per tenant, the wallboard and alerts."""
