@@ -19,6 +19,7 @@ second request for the same customer finds nothing left to change and says 0.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -205,15 +206,27 @@ def _scrubbed(
 
 
 def _replace(session: Session, table: t.Table, event: AnyEvent) -> dict[str, int]:
-    """The event's rows and child rows replaced by ``event``'s; how many per table."""
+    """The event's rows and child rows replaced by ``event``'s; per table, how many of the
+    old rows are no longer there as they were (a category row, which names no one, comes
+    back the same and is not counted: the audit says what the erasure changed)."""
     data_json = msgspec.json.encode(event.data).decode()
-    for each in (table, *CHILDREN[table]):
+    family = (table, *CHILDREN[table])
+    old = {each.name: _as_text(session, each, event.event_id) for each in family}
+    for each in family:
         session.changed(f"DELETE FROM {q(each.name)} WHERE event_id = ?", (event.event_id,))
-    written: dict[str, int] = {}
     for each, row in r.event_rows(event, data_json):
         session.execute(insert_row(each, session.dialect), row)
-        written[each.name] = written.get(each.name, 0) + 1
-    return written
+    return {
+        each.name: (old[each.name] - _as_text(session, each, event.event_id)).total()
+        for each in family
+    }
+
+
+def _as_text(session: Session, table: t.Table, event_id: str) -> Counter[tuple[Any, ...]]:
+    """The event's rows of ``table``, every column as text: comparable on both engines."""
+    columns = ", ".join(f"CAST({q(c.name)} AS TEXT)" for c in table.columns)
+    found = session.query(f"SELECT {columns} FROM {q(table.name)} WHERE event_id = ?", (event_id,))
+    return Counter(tuple(row) for row in found)
 
 
 def apply_all(session: Session, erasures: Iterable[Erasure]) -> list[dict[str, int]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 import orjson
+import psycopg
 import pytest
 
 from pipeline import ingest
@@ -210,3 +211,56 @@ def test_subject_prints_the_customers_events_in_order_and_no_one_elses(
     assert fx.C2 in text
     for other in (fx.C1, fx.C3, fx.C4, "5521900000009"):
         assert other not in text
+
+
+def test_forget_while_the_loader_runs(tmp_path: Path) -> None:
+    """The ``forget`` command itself, while a loader runs on PostgreSQL (read by a client of
+    the test's own while the loader is still up); the audit row's counts are the rows that
+    changed. DuckDB has one writer, so its loader is stopped to be read: the test above."""
+    prefix = ld.new_topics()
+    ld.produce(records(prefix))
+    policy = "*=keep"
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP,
+        "PLUG_PIPELINE_PRIVACY_POLICY": policy,
+        "PLUG_PIPELINE_PRIVACY_KEYS": ENV_KEYS,
+        "PLUG_PIPELINE_TOPIC_PREFIX": prefix,
+    }
+    with ld.pg_database() as target:
+        loader = cli.start(*ld.loader_args(prefix, target), log=tmp_path / "load.log", env=env)
+        try:
+            total = len(records(prefix))
+            ld.wait_for(lambda: ld.loaded_records(target) >= total, "the centre loaded")
+            before, rows_before = figures(target), tables(target)
+            forget = cli.run("forget", "--tenant", "acme", "--phone", fx.C1, "--json", env=env)
+            assert forget.returncode == 0, forget.stderr[-2000:]
+            receipt = orjson.loads(forget.stdout)
+            ld.wait_for(lambda: _audited(target), "the erasure applied by the running loader")
+            assert loader.poll() is None  # applied by the loader that was running
+            after = tables(target)
+        finally:
+            loader.terminate()
+            loader.wait(30)
+        everything = text_of(after)
+        for gone in (fx.C1, "customer 1", "text of a1", "text of c2"):
+            assert gone not in everything, gone
+        assert fx.C2 in everything
+        assert figures(target) == before
+        [(subject, changed)] = ld.query(target, "SELECT subject, changed FROM plug_erasure")
+        assert subject == receipt["subject"]
+        assert isinstance(changed, dict)
+        for table, rows in rows_before.items():
+            if table in changed and table != "plug_load_errors":
+                gone_rows = {r for r in rows if r not in set(after[table])}
+                assert changed[table] == len(gone_rows), (table, changed[table], len(gone_rows))
+        assert changed["attendance_finished"] == 2
+        assert changed["message_received"] == sum(
+            1 for r in rows_before["message_received"] if fx.C1 in text_of({"": [r]})
+        )
+
+
+def _audited(target: str) -> bool:
+    try:
+        return bool(ld.query(target, "SELECT count(*) FROM plug_erasure")[0][0])
+    except psycopg.Error:  # the table appears with the loader's migration
+        return False
