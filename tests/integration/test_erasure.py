@@ -264,3 +264,50 @@ def _audited(target: str) -> bool:
         return bool(ld.query(target, "SELECT count(*) FROM plug_erasure")[0][0])
     except psycopg.Error:  # the table appears with the loader's migration
         return False
+
+
+def test_a_key_rotation_applied_by_rekey_keeps_the_history_joined(
+    targets: tuple[str, str],
+) -> None:
+    target, _ = targets
+    prefix = ld.new_topics()
+    ld.produce(records(prefix))
+    load(prefix, target, "pseudonymise")
+    before, rows_before = figures(target), tables(target)
+    old, new = Pseudonyms(KEYS), Pseudonyms({**KEYS, "acme": ("acme-secret", "acme-2027")})
+    rotated = f"{ENV_KEYS},acme=acme-2027"
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP, "PLUG_PIPELINE_PRIVACY_KEYS": rotated,
+           "PLUG_PIPELINE_PRIVACY_POLICY": "pseudonymise"}  # fmt: skip
+    refused = cli.run(*ld.loader_args(prefix, target, "--until-caught-up"), env=env)
+    assert refused.returncode == 2
+    assert "plug-pipeline rekey --tenant acme" in refused.stderr
+    assert "acme-2027" not in refused.stderr
+    result = cli.run("rekey", "--tenant", "acme", "--to", target, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    changed = orjson.loads(result.stdout)["changed"]
+    assert changed["attendance_finished"] >= 2
+    everything = text_of(tables(target))
+    assert old.of("acme", fx.C1) not in everything
+    assert new.of("acme", fx.C1) in everything
+    globex = {n: [r for r in rows if "globex" in r] for n, rows in rows_before.items()}
+    after = tables(target)
+    for name, rows in globex.items():
+        assert set(rows) <= set(after[name]), name  # the other tenant untouched
+    assert figures(target) == before
+    # the rotated loader starts, and a new message of the customer joins their history
+    late = {"phone": fx.C1, "messageId": "rot1", "momment": fx.ms(fx.DAY1, "13:00:00"),
+            "fromMe": False, "text": {"message": "after the rotation"}}  # fmt: skip
+    at = fx.ms(fx.DAY1, "13:00:01")
+    ld.produce([ingest.ingest(Webhook.RECEIVE_MESSAGE, "acme", orjson.dumps(late), at, prefix)])
+    again = cli.run(*ld.loader_args(prefix, target, "--until-caught-up"), env=env, timeout=240)
+    assert again.returncode == 0, again.stderr[-3000:]
+    [(phone,)] = ld.query(target, "SELECT phone FROM message_received WHERE message_id = 'rot1'")
+    assert phone == new.of("acme", fx.C1)
+    [(history,)] = ld.query(
+        target, "SELECT customer_phone FROM attendance_finished WHERE tenant = 'acme' LIMIT 1"
+    )
+    assert str(history).startswith("ps:")
+    assert old.of("acme", fx.C1) not in text_of(tables(target))
+    twice = cli.run("rekey", "--tenant", "acme", "--to", target, env=env)
+    assert twice.returncode == 0
+    assert orjson.loads(twice.stdout)["changed"] == {}
