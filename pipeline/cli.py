@@ -24,7 +24,7 @@ from pipeline.report import command as report
 from pipeline.runtime import logs
 from pipeline.simulate import command as simulate
 from pipeline.specs import command as schemas
-from pipeline.warehouse import access, rekey
+from pipeline.warehouse import access, grant, rekey
 from pipeline.warehouse import command as load
 
 EXIT_CONFIG = 2
@@ -43,6 +43,7 @@ COMMANDS: tuple[AddParser, ...] = (
     report.add_parser,
     load.add_parser,
     access.add_parser,
+    grant.add_parser,
     topics.add_parser,
     doctor.add_parser,
     forget.add_parser,
