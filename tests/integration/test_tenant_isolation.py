@@ -35,7 +35,9 @@ TENANTS = ("acme", "globex")
 
 @dataclasses.dataclass(frozen=True)
 class Warehouse:
-    admin: str  # the loader's URL (a superuser here)
+    admin: str  # the loader's URL: its own role, owner of the tables, no superuser
+    superuser: str  # the same database as postgres
+    loader: str  # the loader's role
     prefix: str
     roles: dict[str, str]  # tenant -> its role
     urls: dict[str, str]  # tenant -> a URL that logs in as its role
@@ -67,21 +69,30 @@ def execute(url: str, sql: str) -> None:
         conn.execute(sql.encode())
 
 
-def role_url(admin: str, role: str, password: str) -> str:
-    return admin.replace("postgres@", f"{role}:{password}@", 1)
+def role_url(url: str, role: str, password: str = "") -> str:
+    """``url`` (a superuser's) logging in as ``role``."""
+    return url.replace("postgres@", f"{role}:{password}@" if password else f"{role}@", 1)
 
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     tag = uuid.uuid4().hex[:8]
+    loader = f"plug_it_{tag}_loader"
     roles = {tenant: f"plug_it_{tag}_{tenant}" for tenant in TENANTS}
     password_file = tmp_path_factory.mktemp("grant") / "password"
     password = uuid.uuid4().hex
     password_file.write_text(password + "\n")
     prefix = ld.new_topics()
     ld.produce(records(prefix))
+    # the loader's own role, as a deployment has it: it owns the database (so the tables
+    # it creates) and may create roles, for grant; no superuser, no BYPASSRLS
+    execute(ld.PG_URL, f'CREATE ROLE "{loader}" LOGIN CREATEROLE')
     try:
-        with ld.pg_database() as admin:
+        with ld.pg_database() as superuser:
+            execute(
+                superuser, f'ALTER DATABASE "{superuser.rsplit("/", 1)[1]}" OWNER TO "{loader}"'
+            )
+            admin = role_url(superuser, loader)
             ld.load(prefix, admin, "--include-raw")
             for tenant, role in roles.items():
                 result = grant(
@@ -89,17 +100,17 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
                 )
                 assert result.returncode == 0, result.stderr[-2000:]
                 assert f"role {role} (created) reads tenant {tenant}" in result.stdout
-            urls = {t: role_url(admin, r, password) for t, r in roles.items()}
-            yield Warehouse(admin, prefix, roles, urls)
+            urls = {t: role_url(superuser, r, password) for t, r in roles.items()}
+            yield Warehouse(admin, superuser, loader, prefix, roles, urls)
     finally:
-        for role in roles.values():
+        for role in (*roles.values(), loader):
             execute(ld.PG_URL, f'DROP ROLE IF EXISTS "{role}"')
 
 
 def test_a_role_with_a_password_file_logs_in_by_a_scram_verifier(warehouse: Warehouse) -> None:
     for role in warehouse.roles.values():
         [(can_login, verifier)] = ld.query(
-            warehouse.admin,
+            warehouse.superuser,
             f"SELECT rolcanlogin, rolpassword FROM pg_authid WHERE rolname = '{role}'",
         )
         assert can_login is True
@@ -238,7 +249,7 @@ def test_the_report_runs_through_a_tenant_s_role_with_its_figures_only(
 def test_grant_again_moves_the_role_revoke_takes_it_all(warehouse: Warehouse) -> None:
     admin = warehouse.admin
     role = f"plug_it_{uuid.uuid4().hex[:8]}_moved"
-    url = admin.replace("postgres@", f"{role}@", 1)
+    url = role_url(warehouse.superuser, role)
     try:
         for _ in range(2):  # idempotent
             result = grant(admin, "--tenant", "acme", "--role", role)
@@ -247,7 +258,7 @@ def test_grant_again_moves_the_role_revoke_takes_it_all(warehouse: Warehouse) ->
             admin, f"SELECT rolcanlogin FROM pg_roles WHERE rolname = '{role}'"
         )
         assert can_login is False  # no password file: NOLOGIN
-        execute(admin, f'ALTER ROLE "{role}" LOGIN')  # to read as it below
+        execute(warehouse.superuser, f'ALTER ROLE "{role}" LOGIN')  # to read as it below
         assert ld.query(url, "SELECT DISTINCT tenant FROM kpi_daily") == [("acme",)]
         result = grant(admin, "--tenant", "globex", "--role", role)
         assert "reads tenant globex (was acme)" in result.stdout
@@ -262,18 +273,19 @@ def test_grant_again_moves_the_role_revoke_takes_it_all(warehouse: Warehouse) ->
                 ld.query(url, f"SELECT 1 FROM {name}")
         assert ld.query(admin, f"SELECT 1 FROM {ROLES_TABLE} WHERE role_name = '{role}'") == []
     finally:
-        execute(admin, f'DROP OWNED BY "{role}"')
+        execute(warehouse.superuser, f'DROP OWNED BY "{role}"')
         execute(ld.PG_URL, f'DROP ROLE IF EXISTS "{role}"')
 
 
 def test_grant_refuses_a_role_that_could_read_more(warehouse: Warehouse) -> None:
     admin, tag = warehouse.admin, uuid.uuid4().hex[:8]
     member, bypass = f"plug_it_{tag}_member", f"plug_it_{tag}_bypass"
-    execute(admin, f'CREATE ROLE "{member}" IN ROLE "{warehouse.roles["globex"]}"')
-    execute(admin, f'CREATE ROLE "{bypass}" BYPASSRLS')
+    execute(warehouse.superuser, f'CREATE ROLE "{member}" IN ROLE "{warehouse.roles["globex"]}"')
+    execute(warehouse.superuser, f'CREATE ROLE "{bypass}" BYPASSRLS')
     try:
         for role, why in (
-            ("postgres", "owns the warehouse"),
+            ("postgres", "superuser"),
+            (warehouse.loader, "owns the warehouse"),
             (bypass, "BYPASSRLS"),
             (member, f"member of {warehouse.roles['globex']}"),
         ):
