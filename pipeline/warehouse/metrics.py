@@ -48,6 +48,13 @@ class LoaderMetrics:
             "Batch writes retried because the warehouse was unavailable",
             registry=r,
         )
+        self.skipped = Counter(
+            "plug_loader_skipped_records",
+            "Records of other tenants passed over by a loader of one tenant (load --tenant), "
+            "per topic",
+            ["topic"],
+            registry=r,
+        )
         self.keyless = Counter(
             "plug_loader_keyless_events",
             "Events of a tenant under the pseudonymise policy with no pseudonym key, stored "

@@ -5,7 +5,7 @@ by ``plug-pipeline load``, then read through the roles ``plug-pipeline grant`` m
 Every table and view is found in the catalog, not from a list, so a new one is covered:
 each is under forced row-level security, and through a tenant's role each one it may read
 holds that tenant's rows and no other's; the others are the bookkeeping tables, which it
-cannot read at all."""
+cannot read at all. DuckDB has no users: ``load --tenant`` writes a tenant's own file."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from pipeline.report import queries
 from pipeline.report.model import Filters, Report
 from pipeline.report.source import open_source
 from pipeline.warehouse.isolation import PRIVATE_TABLES, ROLES_TABLE
+from pipeline.warehouse.tables import CHILD_TABLES, DEADLETTER, EVENT_TABLES, RAW_WEBHOOK
 from tests.support import cli
 from tests.support import kpi_fixtures as fx
 from tests.support import loader as ld
@@ -299,3 +300,40 @@ def test_grant_refuses_a_role_that_could_read_more(warehouse: Warehouse) -> None
     finally:
         for role in (member, bypass):
             execute(ld.PG_URL, f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_load_tenant_writes_one_tenant_s_duckdb_file_and_passes_the_others(
+    tmp_path: Path,
+) -> None:
+    prefix = ld.new_topics()
+    topic = f"{prefix}.message.received"
+    broken = [  # undecodable: the key alone names the tenant
+        Record(topic, f"{tenant}:5511".encode(), b"\xff not an envelope", [], tenant)
+        for tenant in TENANTS
+    ]
+    total = ld.produce([*records(prefix), *broken])
+    everyone, acme = str(tmp_path / "all.duckdb"), str(tmp_path / "acme.duckdb")
+    ld.load(prefix, everyone, "--include-raw")
+    result = ld.load(prefix, acme, "--include-raw", "--tenant", "acme")
+    skipped = int(result.stderr.rsplit(", ", 1)[1].split()[0])
+    assert skipped > 0
+    assert result.stderr.rstrip().endswith("of other tenants skipped")
+    for table in (*EVENT_TABLES, *CHILD_TABLES, DEADLETTER, RAW_WEBHOOK):
+        assert ld.query(acme, f"SELECT DISTINCT tenant FROM {table.name}") == [("acme",)], table
+        sql = f"SELECT count(*) FROM {table.name}"
+        [(of_acme,)] = ld.query(everyone, f"{sql} WHERE tenant = 'acme'")
+        assert ld.query(acme, sql) == [(of_acme,)], table
+    assert ld.query(acme, "SELECT key FROM plug_load_errors") == [(b"acme:5511",)]
+    # every record's offset advanced, skipped or not, under a group of the tenant's own
+    assert ld.query(acme, "SELECT DISTINCT group_name FROM plug_offsets") == [
+        ("plug-pipeline-load-tenant-acme",)
+    ]
+    assert ld.loaded_records(acme) == total
+    # the report of the tenant's file is the tenant's report of everyone's
+    with open_source(acme) as source:
+        own = queries.build(source, Filters())
+    with open_source(everyone) as source:
+        of_everyone = queries.build(source, Filters(tenant="acme"))
+    assert dataclasses.replace(own, filters=of_everyone.filters) == of_everyone
+    again = ld.load(prefix, acme, "--include-raw", "--tenant", "acme")
+    assert "loaded 0 records" in again.stderr
