@@ -49,10 +49,11 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     tenant: str
     subject: str
-    since: float
-    at: float
-    title: str
-    text: str
+    since: float  # epoch seconds: when the condition started to hold
+    at: float  # epoch seconds: the figures that made this notification
+    queued: float  # epoch seconds (wall clock): when it was queued, for give_up_after
+    title: str  # one line: the e-mail's subject
+    text: str  # the whole message, first line the title
 
 
 class Saved(msgspec.Struct, kw_only=True):
