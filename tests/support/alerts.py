@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.policy
 import json
 import socket
 from collections.abc import Callable
-from email.message import Message
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -133,11 +134,13 @@ class MailReceiver:
         from aiosmtpd.controller import Controller
 
         self.port = port
-        self.messages: list[Message] = []
+        self.messages: list[EmailMessage] = []
         self._controller = Controller(self, hostname="127.0.0.1", port=port)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(email.message_from_bytes(envelope.content))
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
         return "250 OK"
 
     def start(self) -> None:

@@ -1,0 +1,109 @@
+"""Alerts against real receivers: an aiohttp server standing for Slack, an aiosmtpd server.
+
+The figures are hand-made (``TenantNow``), as the live service will hand them over; the
+service, its senders, its retries and its state file are the real ones, built from an
+alerts file by ``build_alerts`` as the live command does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.live.alerts.service import AlertService, build_alerts
+from pipeline.runtime.metrics import METRICS
+from tests.support.alerts import HookReceiver, MailReceiver, alerts_file, eventually, free_port
+from tests.support.tenant_now import figures
+
+
+class Receivers:
+    def __init__(self, folder: Path) -> None:
+        self.hook = HookReceiver(free_port())
+        self.mail = MailReceiver(free_port())
+        self.file = alerts_file(
+            folder, hook_port=self.hook.port, smtp_port=self.mail.port, repeat_minutes=30
+        )
+
+    def service(self) -> AlertService:
+        service = build_alerts(self.file, time_zone="America/Sao_Paulo", environ={})
+        assert service is not None
+        service.start()
+        return service
+
+    def states(self) -> tuple[list[str], list[str]]:
+        """The first word of each notification each receiver got, in order."""
+        hook = [text.split(" · ")[0] for text in self.hook.texts()]
+        mail = [subject.split(" · ")[0] for subject in self.mail.subjects()]
+        return hook, mail
+
+
+@pytest.fixture
+async def receivers(tmp_path: Path) -> AsyncIterator[Receivers]:
+    running = Receivers(tmp_path)
+    await running.hook.start()
+    running.mail.start()
+    yield running
+    await running.hook.stop()
+    running.mail.stop()
+
+
+def _retries(receiver: str) -> float:
+    labels = {"receiver": receiver, "outcome": "retried"}
+    return METRICS.registry.get_sample_value("plug_alert_notifications_total", labels) or 0.0
+
+
+async def test_a_disconnection_is_notified_within_5_s_and_resolved(receivers: Receivers) -> None:
+    service = receivers.service()
+    start = time.time()
+    await service.on_now(figures(start, disconnected={"inst-7": start - 3}))
+    took = await eventually(lambda: receivers.states() == (["FIRING"], ["FIRING"]), 5.0)
+    assert took < 5.0
+    text = receivers.hook.texts()[0]
+    assert text.startswith("FIRING · acme · number-down\nWhatsApp instance inst-7 disconnected")
+    message = receivers.mail.messages[0]
+    assert message["From"] == "alerts@example.invalid"
+    assert message["To"] == "supervisors@example.invalid"
+    assert "WhatsApp instance inst-7 disconnected" in message.get_content()
+
+    await service.on_now(figures(start + 60, disconnected={"inst-7": None}))
+    want = (["FIRING", "RESOLVED"], ["FIRING", "RESOLVED"])
+    await eventually(lambda: receivers.states() == want, 5.0)
+    await service.close()
+
+
+async def test_receivers_down_get_it_once_they_are_back(receivers: Receivers) -> None:
+    await receivers.hook.stop()
+    receivers.mail.stop()
+    hook_retries, mail_retries = _retries("hook"), _retries("mail")
+    service = receivers.service()
+    now = time.time()
+    await service.on_now(figures(now, disconnected={"inst-7": now}))
+    # both tried and failed more than once: the backoff is running
+    await eventually(lambda: _retries("hook") >= hook_retries + 2, 10.0)
+    await eventually(lambda: _retries("mail") >= mail_retries + 2, 10.0)
+    assert receivers.states() == ([], [])
+    await receivers.hook.start()
+    receivers.mail = MailReceiver(receivers.mail.port)  # a controller starts once
+    receivers.mail.start()
+    await eventually(lambda: receivers.states() == (["FIRING"], ["FIRING"]), 5.0)
+    await service.close()
+
+
+async def test_no_duplicate_after_a_restart_and_a_resolution_kept(receivers: Receivers) -> None:
+    first = receivers.service()
+    now = time.time()
+    gone = {"inst-7": now}
+    await first.on_now(figures(now, disconnected=gone))
+    await eventually(lambda: receivers.states() == (["FIRING"], ["FIRING"]), 5.0)
+    await first.close()
+
+    second = receivers.service()  # the same file, so the same state
+    await second.on_now(figures(now + 5, disconnected=gone))  # the figures rebuilt
+    await second.on_now(figures(now + 10, disconnected={"inst-7": None}))
+    # each receiver's notifications arrive in order: a duplicate firing would come first
+    want = (["FIRING", "RESOLVED"], ["FIRING", "RESOLVED"])
+    await eventually(lambda: receivers.states() == want, 5.0)
+    await second.close()
