@@ -7,6 +7,9 @@ alerts file by ``build_alerts`` as the live command does.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +19,7 @@ import pytest
 from pipeline.live.alerts.service import AlertService, build_alerts
 from pipeline.runtime.metrics import METRICS
 from tests.support.alerts import HookReceiver, MailReceiver, alerts_file, eventually, free_port
+from tests.support.cli import COMMAND_LOGS, environment, run
 from tests.support.tenant_now import figures
 
 
@@ -107,3 +111,98 @@ async def test_no_duplicate_after_a_restart_and_a_resolution_kept(receivers: Rec
     want = (["FIRING", "RESOLVED"], ["FIRING", "RESOLVED"])
     await eventually(lambda: receivers.states() == want, 5.0)
     await second.close()
+
+
+class _Process:
+    """The alerting process in a child; killed with SIGKILL, no goodbye."""
+
+    def __init__(self, file: Path, log: Path) -> None:
+        self._file, self._log = file, log
+        self._child: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        COMMAND_LOGS.append(self._log)
+        with self._log.open("ab") as out:
+            self._child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "tests.support.alerting_process",
+                str(self._file),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=out,
+                env=environment(None),
+            )
+
+    async def judge(self, at: float, disconnected: dict[str, float | None]) -> None:
+        assert self._child is not None
+        assert self._child.stdin is not None
+        assert self._child.stdout is not None
+        line = json.dumps({"at": at, "disconnected": disconnected}) + "\n"
+        self._child.stdin.write(line.encode())
+        await self._child.stdin.drain()
+        answer = await asyncio.wait_for(self._child.stdout.readline(), 30)
+        assert answer == b"judged\n"
+
+    async def kill(self) -> None:
+        assert self._child is not None
+        self._child.kill()
+        await self._child.wait()
+
+
+async def test_a_killed_process_restarted_sends_no_duplicate(
+    receivers: Receivers, tmp_path: Path
+) -> None:
+    now = time.time()
+    gone: dict[str, float | None] = {"inst-7": now}
+    first = _Process(receivers.file, tmp_path / "first.log")
+    await first.start()
+    await first.judge(now, gone)
+    await eventually(lambda: receivers.states() == (["FIRING"], ["FIRING"]), 5.0)
+    await first.kill()
+
+    second = _Process(receivers.file, tmp_path / "second.log")
+    await second.start()
+    await second.judge(now + 5, gone)  # the same figures, rebuilt after the restart
+    await second.judge(now + 10, {"inst-7": None})
+    want = (["FIRING", "RESOLVED"], ["FIRING", "RESOLVED"])
+    await eventually(lambda: receivers.states() == want, 10.0)
+    await second.kill()
+
+
+def test_alerts_test_tries_each_receiver(tmp_path: Path) -> None:
+    mail = MailReceiver(free_port())
+    mail.start()
+    try:
+        closed = free_port()  # nothing listens there: the webhook fails, may pass later
+        path = alerts_file(tmp_path, hook_port=closed, smtp_port=mail.port, repeat_minutes=1)
+        result = run("alerts", "test", str(path))
+    finally:
+        mail.stop()
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        "receiver hook: failed (ClientConnectorError; may pass later)",
+        "receiver mail: delivered",
+    ]
+    assert mail.subjects() == ["TEST · mail"]
+
+
+async def test_a_503_is_retried_and_a_400_is_not(receivers: Receivers) -> None:
+    service = receivers.service()
+    now = time.time()
+    receivers.hook.answer = 503
+    await service.on_now(figures(now, disconnected={"a": now}))
+    await eventually(lambda: receivers.hook.refused >= 2, 5.0)  # tried again after a 503
+    receivers.hook.answer = 200
+    await eventually(lambda: receivers.states()[0] == ["FIRING"], 5.0)
+
+    receivers.hook.answer = 400  # a body the receiver will never take: not retried
+    refused = receivers.hook.refused
+    await service.on_now(figures(now + 1, disconnected={"a": now, "b": now}))
+    await eventually(lambda: receivers.hook.refused == refused + 1, 5.0)
+    receivers.hook.answer = 200
+    await service.on_now(figures(now + 2, disconnected={"a": now, "b": None}))
+    # the 400'd firing of "b" was dropped; its resolution is the next to arrive
+    await eventually(lambda: receivers.states()[0] == ["FIRING", "RESOLVED"], 5.0)
+    assert receivers.hook.refused == refused + 1
+    await service.close()

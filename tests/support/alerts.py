@@ -105,10 +105,16 @@ class HookReceiver:
     def __init__(self, port: int) -> None:
         self.port = port
         self.bodies: list[dict[str, Any]] = []
+        self.answer = 200  # what it answers; the body is kept only on a 2xx
+        self.refused = 0
         self._runner: web.AppRunner | None = None
 
     async def _take(self, request: web.Request) -> web.Response:
-        self.bodies.append(json.loads(await request.read()))
+        body = json.loads(await request.read())
+        if self.answer >= 300:
+            self.refused += 1
+            return web.Response(status=self.answer, text="no")
+        self.bodies.append(body)
         return web.Response(text="ok")
 
     async def start(self) -> None:
