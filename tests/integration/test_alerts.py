@@ -71,6 +71,8 @@ async def test_a_disconnection_is_notified_within_5_s_and_resolved(receivers: Re
     assert message["From"] == "alerts@example.invalid"
     assert message["To"] == "supervisors@example.invalid"
     assert "WhatsApp instance inst-7 disconnected" in message.get_content()
+    assert message["Message-ID"].endswith("@plug-pipeline.alerts>")
+    assert message["Date"]
 
     await service.on_now(figures(start + 60, disconnected={"inst-7": None}))
     want = (["FIRING", "RESOLVED"], ["FIRING", "RESOLVED"])

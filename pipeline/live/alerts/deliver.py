@@ -14,6 +14,7 @@ import json
 import smtplib
 import ssl
 from email.message import EmailMessage
+from email.utils import formatdate
 from typing import Protocol
 
 import aiohttp
@@ -28,10 +29,11 @@ _RETRIABLE_HTTP = frozenset({408, 425, 429})
 
 
 class DeliveryFailed(Exception):
-    def __init__(self, reason: str, *, retriable: bool) -> None:
+    def __init__(self, reason: str, *, retriable: bool, retry_after_s: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retriable = retriable
+        self.retry_after_s = retry_after_s  # the receiver's own Retry-After, when it gave one
 
 
 class Sender(Protocol):
@@ -57,6 +59,7 @@ def body(note: Notification, template: str | None) -> bytes:
         "subject": note.subject,
         "since": iso(note.since),
         "at": iso(note.at),
+        "id": note.id,
     }
     return render(template, values).encode()
 
@@ -76,21 +79,35 @@ class WebhookSender:
             async with self._session.post(
                 self._url,
                 data=body(note, self._template),
-                headers={"Content-Type": "application/json; charset=utf-8"},
+                # the same id on a resend after a crash: a receiver of ours can drop it
+                headers={"Content-Type": "application/json; charset=utf-8", "X-Alert-Id": note.id},
+                allow_redirects=False,
             ) as response:
                 await response.read()
                 status = response.status
+                retry_after = _seconds(response.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise DeliveryFailed(type(exc).__name__, retriable=True) from None
         if 200 <= status < 300:
             return
         retriable = status >= 500 or status in _RETRIABLE_HTTP
-        raise DeliveryFailed(f"HTTP {status}", retriable=retriable)
+        raise DeliveryFailed(f"HTTP {status}", retriable=retriable, retry_after_s=retry_after)
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After in seconds (its HTTP-date form is not worth a parser here)."""
+    if retry_after is None:
+        return None
+    try:
+        seconds = float(retry_after)
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < 86400 else None
 
 
 class EmailSender:
@@ -107,6 +124,9 @@ class EmailSender:
         message["Subject"] = note.title
         message["From"] = self._receiver.sender
         message["To"] = ", ".join(self._receiver.to)
+        message["Date"] = formatdate(note.queued, localtime=False)
+        # the same id on a resend after a crash: mail clients show one message
+        message["Message-ID"] = f"<{note.id}@plug-pipeline.alerts>"
         message["X-Plug-Alert"] = f"{note.state}; rule={note.rule}; tenant={note.tenant}"
         message.set_content(note.text)
         try:

@@ -121,6 +121,8 @@ class Outbox:
                     return "refused"
                 attempt += 1
                 delay = self.backoff(attempt)
+                if exc.retry_after_s is not None:  # the receiver knows best, within bounds
+                    delay = min(max(delay, exc.retry_after_s), self._delivery.max_backoff_seconds)
                 telemetry.NOTIFICATIONS.labels(self.name, "retried").inc()
                 log.warning(
                     "alert to %s failed (%s), attempt %d; next in %.1f s",

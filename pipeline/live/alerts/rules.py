@@ -72,7 +72,7 @@ class WebhookReceiver(_Receiver, frozen=True, tag="webhook"):
 
     url: str | None = None
     url_env: str | None = None
-    # JSON with $text, $state, $rule, $kind, $tenant, $subject, $since, $at, each
+    # JSON with $text, $state, $rule, $kind, $tenant, $subject, $since, $at, $id, each
     # replaced by a JSON string; None: {"text": $text}, which all three accept
     template: str | None = None
 
@@ -97,7 +97,8 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """How notifications are retried while a receiver is down."""
 
     initial_backoff_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
-    max_backoff_seconds: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    # a receiver back from an outage waits at most this long for what it missed
+    max_backoff_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     # per receiver; past it the oldest waiting notification is dropped (and counted)
     queue_size: Annotated[int, msgspec.Meta(ge=1)] = 1000

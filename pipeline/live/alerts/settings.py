@@ -160,7 +160,7 @@ def _env(env: Mapping[str, str], name: str | None, key: str) -> str:
 
 def _check_template(key: str, template: str) -> None:
     sample = dict.fromkeys(
-        ("text", "state", "rule", "kind", "tenant", "subject", "since", "at"), "x"
+        ("text", "state", "rule", "kind", "tenant", "subject", "since", "at", "id"), "x"
     )
     try:
         body: Any = json.loads(render(template, sample))
