@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
+from pipeline.runtime import logs
 from tests.support.alerts import alerts_file
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cli.main`` would route every log to this test's captured stderr, closed after it."""
+    monkeypatch.setattr(logs, "setup", lambda *args, **kwargs: None)
 
 
 def test_check_prints_each_rule_and_receiver(
