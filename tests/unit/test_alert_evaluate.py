@@ -205,3 +205,15 @@ def test_durations_read_as_a_supervisor_reads_them() -> None:
         "1 h 00 min",
         "2 h 05 min",
     ]
+
+
+def test_a_grace_before_a_disconnection_pages() -> None:
+    rule = InstanceDisconnected(name="down", after_minutes=1)
+    seen = _run(
+        [rule],
+        figures(T0 + 59, disconnected={"a": T0}),
+        figures(T0 + 70, disconnected={"a": None}),  # back within the minute: nothing
+        figures(T0 + 100, disconnected={"a": T0 + 100}),
+        figures(T0 + 160, disconnected={"a": T0 + 100}),
+    )
+    assert seen == [[], [], [], [("firing", "down", "a")]]

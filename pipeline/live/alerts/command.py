@@ -86,7 +86,8 @@ def _where(department: str | None) -> str:
 
 def _what(rule: Rule) -> str:
     if isinstance(rule, InstanceDisconnected):
-        return "a WhatsApp instance disconnected"
+        grace = f" for {rule.after_minutes:g} min" if rule.after_minutes else ""
+        return f"a WhatsApp instance disconnected{grace}"
     if isinstance(rule, LongWait):
         return f"a customer waiting over {rule.minutes:g} min{_where(rule.department)}"
     if isinstance(rule, ServiceLevel):

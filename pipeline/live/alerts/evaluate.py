@@ -123,11 +123,12 @@ def _kind(rule: Rule) -> str:
 def conditions(rule: Rule, now: TenantNow) -> list[Holding]:
     """Every subject for which the rule holds in these figures."""
     if isinstance(rule, InstanceDisconnected):
+        grace_s = rule.after_minutes * 60
         return [
             Holding(i.instance_id, i.disconnected_since, f"WhatsApp instance {i.instance_id} "
                     f"disconnected for {duration(now.as_of - i.disconnected_since)}")
             for i in now.instances
-            if i.disconnected_since is not None
+            if i.disconnected_since is not None and now.as_of - i.disconnected_since >= grace_s
         ]  # fmt: skip
     if isinstance(rule, LongWait):
         return _long_waits(rule, now)

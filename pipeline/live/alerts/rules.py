@@ -31,6 +31,10 @@ class _Rule(
 class InstanceDisconnected(_Rule, frozen=True, tag="instance_disconnected"):
     """A WhatsApp number (instance) disconnected; back when it sends or receives again."""
 
+    # 0: at once; more: only once disconnected this long (a number that drops and comes
+    # back within a minute pages nobody)
+    after_minutes: Minutes = 0.0
+
 
 class LongWait(_Rule, frozen=True, tag="long_wait"):
     """A customer waiting for a first answer longer than ``minutes``."""
