@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 from pipeline.live.alerts.service import AlertService, build_alerts
 from pipeline.runtime.metrics import METRICS
@@ -54,9 +56,13 @@ async def receivers(tmp_path: Path) -> AsyncIterator[Receivers]:
     running.mail.stop()
 
 
-def _retries(receiver: str) -> float:
-    labels = {"receiver": receiver, "outcome": "retried"}
+def _outcome(receiver: str, outcome: str) -> float:
+    labels = {"receiver": receiver, "outcome": outcome}
     return METRICS.registry.get_sample_value("plug_alert_notifications_total", labels) or 0.0
+
+
+def _retries(receiver: str) -> float:
+    return _outcome(receiver, "retried")
 
 
 async def test_a_disconnection_is_notified_within_5_s_and_resolved(receivers: Receivers) -> None:
@@ -208,3 +214,63 @@ async def test_a_503_is_retried_and_a_400_is_not(receivers: Receivers) -> None:
     await eventually(lambda: receivers.states()[0] == ["FIRING", "RESOLVED"], 5.0)
     assert receivers.hook.refused == refused + 1
     await service.close()
+
+
+def _mail_only(folder: Path, port: int, ca: Path) -> Path:
+    path = folder / "alerts.toml"
+    path.write_text(
+        f"""\
+[delivery]
+initial_backoff_seconds = 0.05
+max_backoff_seconds = 0.2
+
+[[receivers]]
+name = "mail"
+kind = "email"
+host = "127.0.0.1"
+port = {port}
+starttls = true
+ca_file = "{ca}"
+username = "alerts"
+password_env = "ALERTS_SMTP_PASSWORD"
+from = "alerts@example.invalid"
+to = ["supervisors@example.invalid"]
+
+[[rules]]
+name = "number-down"
+kind = "instance_disconnected"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def test_e_mail_over_starttls_with_a_login(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    mail = MailReceiver(free_port(), tls=server_context, login=("alerts", "s3cret"))
+    mail.start()
+    path = _mail_only(tmp_path, mail.port, tmp_path / "ca.pem")
+    try:
+        service = build_alerts(path, time_zone="UTC", environ={"ALERTS_SMTP_PASSWORD": "s3cret"})
+        assert service is not None
+        service.start()
+        now = time.time()
+        await service.on_now(figures(now, tenant="beta", disconnected={"inst-1": now}))
+        await eventually(lambda: mail.subjects() == ["FIRING · beta · number-down"], 5.0)
+        await service.close()
+        assert mail.logins == ["alerts"]
+
+        refused_before = _outcome("mail", "refused")
+        wrong = build_alerts(path, time_zone="UTC", environ={"ALERTS_SMTP_PASSWORD": "nope"})
+        assert wrong is not None
+        wrong.start()
+        await wrong.on_now(figures(now + 1, tenant="beta", disconnected={"inst-1": None}))
+        # a login refused (535) is not retried: dropped and counted
+        await eventually(lambda: _outcome("mail", "refused") == refused_before + 1, 5.0)
+        await wrong.close()
+        assert len(mail.messages) == 1
+    finally:
+        mail.stop()

@@ -8,6 +8,7 @@ import email
 import email.policy
 import json
 import socket
+import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -136,12 +137,37 @@ class HookReceiver:
 class MailReceiver:
     """A real SMTP server (aiosmtpd, in its own thread) keeping each message."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(
+        self,
+        port: int,
+        *,
+        tls: ssl.SSLContext | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
+        """``tls``: offer STARTTLS and require it; ``login``: require this user and password."""
         from aiosmtpd.controller import Controller
 
         self.port = port
         self.messages: list[EmailMessage] = []
-        self._controller = Controller(self, hostname="127.0.0.1", port=port)
+        self.logins: list[str] = []  # the users that logged in
+        self._login = login
+        extra: dict[str, Any] = {}
+        if tls is not None:
+            extra |= {"tls_context": tls, "require_starttls": True}
+        if login is not None:
+            extra |= {"authenticator": self._authenticate, "auth_required": True}
+        self._controller = Controller(self, hostname="127.0.0.1", port=port, **extra)
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        given = (data.login.decode(), data.password.decode())
+        if given != self._login:
+            return AuthResult(success=False, handled=False)
+        self.logins.append(given[0])
+        return AuthResult(success=True)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)

@@ -236,3 +236,12 @@ def test_backoff_bounds_in_order(tmp_path: Path) -> None:
 def test_a_bad_name(tmp_path: Path) -> None:
     message = _fault(tmp_path, GOOD.replace('name = "sla"', 'name = "s l a"'))
     assert "alerts.toml:44: rules[2].name: Expected `str` matching regex" in message
+
+
+def test_a_ca_file_needs_tls_and_must_exist(tmp_path: Path) -> None:
+    no_tls = GOOD.replace("starttls = true", 'ca_file = "ca.pem"')
+    assert "receivers[2].ca_file: set, but neither tls nor starttls is on" in _fault(
+        tmp_path, no_tls
+    )
+    missing = GOOD.replace("starttls = true", 'starttls = true\nca_file = "/nowhere/ca.pem"')
+    assert "receivers[2].ca_file: no such file: /nowhere/ca.pem" in _fault(tmp_path, missing)

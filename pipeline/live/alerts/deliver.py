@@ -141,14 +141,14 @@ class EmailSender:
     def _send(self, message: EmailMessage) -> None:
         r = self._receiver
         smtp: smtplib.SMTP
+        context = ssl.create_default_context(cafile=r.ca_file)  # verifies the host name
         if r.tls:
-            context = ssl.create_default_context()
             smtp = smtplib.SMTP_SSL(r.host, r.port, timeout=self._timeout_s, context=context)
         else:
             smtp = smtplib.SMTP(r.host, r.port, timeout=self._timeout_s)
         with smtp:
             if r.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=context)
             if r.username is not None and self._password is not None:
                 smtp.login(r.username, self._password)
             smtp.send_message(message)

@@ -92,6 +92,7 @@ class EmailReceiver(_Receiver, frozen=True, tag="email"):
     starttls: bool = False
     username: str | None = None
     password_env: str | None = None  # the variable holding the password, never the password
+    ca_file: str | None = None  # CA bundle to trust instead of the system's (a private CA)
 
 
 Receiver = WebhookReceiver | EmailReceiver

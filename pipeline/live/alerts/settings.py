@@ -147,6 +147,11 @@ def _secrets(i: int, receiver: Receiver, env: Mapping[str, str]) -> Secrets:
         raise _Fault(f"{key}.starttls", "tls (implicit TLS) and starttls exclude each other")
     if (receiver.username is None) != (receiver.password_env is None):
         raise _Fault(f"{key}.username", "a login needs both username and password_env")
+    if receiver.ca_file is not None:
+        if not (receiver.tls or receiver.starttls):
+            raise _Fault(f"{key}.ca_file", "set, but neither tls nor starttls is on")
+        if not os.path.isfile(receiver.ca_file):
+            raise _Fault(f"{key}.ca_file", f"no such file: {receiver.ca_file}")
     password = _env(env, receiver.password_env, key) if receiver.password_env else None
     return Secrets(password=password)
 
