@@ -18,6 +18,7 @@ from aiohttp import web
 
 from pipeline.live.alerts.deliver import DeliveryFailed
 from pipeline.live.alerts.state import Notification
+from tests.support.secrets import HOOK_PATH
 
 
 async def eventually(condition: Callable[[], bool], timeout_s: float = 5.0) -> float:
@@ -78,7 +79,7 @@ timeout_seconds = 2
 [[receivers]]
 name = "hook"
 kind = "webhook"
-url = "http://127.0.0.1:{hook_port}/hooks/alerts"
+url = "http://127.0.0.1:{hook_port}/{HOOK_PATH}"
 
 [[receivers]]
 name = "mail"
@@ -120,7 +121,7 @@ class HookReceiver:
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_post("/hooks/alerts", self._take)
+        app.router.add_post(f"/{HOOK_PATH}", self._take)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
