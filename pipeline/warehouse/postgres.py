@@ -20,7 +20,14 @@ from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.offsets import OFFSETS_QUERY, move_offsets
 from pipeline.warehouse.personal import Erased
 from pipeline.warehouse.rows import Row
-from pipeline.warehouse.sql import Dialect, create_staging, insert_if_absent, q, staging_name
+from pipeline.warehouse.sql import (
+    Dialect,
+    Session,
+    create_staging,
+    insert_if_absent,
+    q,
+    staging_name,
+)
 from pipeline.warehouse.tables import LOADED_TABLES
 from pipeline.warehouse.views import ViewSettings
 
@@ -127,6 +134,9 @@ class PostgresTarget:
             return erase.erased(_Session(conn).query(erase.erased_query(self.dialect)))
 
         return self._run(work)
+
+    def transact(self, work: Callable[[Session], T]) -> T:
+        return self._run(lambda conn: work(_Session(conn)))
 
     def prepare(self, batch: Batch) -> None:
         """Nothing: ``COPY`` formats the rows as it streams them (in C, without the GIL
