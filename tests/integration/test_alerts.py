@@ -8,6 +8,7 @@ alerts file by ``build_alerts`` as the live command does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 import sys
@@ -154,8 +155,12 @@ class _Process:
 
     async def kill(self) -> None:
         assert self._child is not None
+        assert self._child.stdin is not None
         self._child.kill()
         await self._child.wait()
+        self._child.stdin.close()  # the pipe's transport closed now, not when collected
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await self._child.stdin.wait_closed()
 
 
 async def test_a_killed_process_restarted_sends_no_duplicate(
