@@ -18,6 +18,7 @@ from pipeline import serve
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.extras import MissingExtra
+from pipeline.live.alerts import command as alerts
 from pipeline.ops import doctor, register, replay, settings, spool, topics
 from pipeline.privacy import command as forget
 from pipeline.report import command as report
@@ -48,6 +49,7 @@ COMMANDS: tuple[AddParser, ...] = (
     doctor.add_parser,
     forget.add_parser,
     rekey.add_parser,
+    alerts.add_parser,
 )
 
 
