@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
 from pipeline.errors import ConfigError
+from pipeline.warehouse.address import kind_of
 
 Dialect = Literal["duckdb", "postgresql"]
 Params = Mapping[str, Any]
@@ -22,7 +23,8 @@ _NAMED = re.compile(r"%\((\w+)\)s")
 
 
 def is_postgres_url(target: str) -> bool:
-    return target.startswith(("postgresql://", "postgres://"))
+    """``ConfigError`` for an address of a scheme no warehouse has (``address.py``)."""
+    return kind_of(target) == "postgresql"
 
 
 class Source(Protocol):

@@ -21,6 +21,7 @@ from pipeline.extras import require
 from pipeline.runtime import allocator
 from pipeline.runtime.gc_settings import settle_gc
 from pipeline.runtime.tasks import cancel
+from pipeline.warehouse.address import kind_of
 from pipeline.warehouse.batch import Limits
 from pipeline.warehouse.loader import DEFAULT_GROUP, Loader, Options
 from pipeline.warehouse.metrics import LoaderMetrics
@@ -52,7 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--to",
         dest="warehouse",
         metavar="TARGET",
-        help="a DuckDB file or a postgresql:// URL (PLUG_PIPELINE_WAREHOUSE; default plug.duckdb)",
+        help="a DuckDB file or a postgresql:// (postgres://) URL (PLUG_PIPELINE_WAREHOUSE; "
+        "default plug.duckdb)",
     )
     p.add_argument(
         "--group", default=DEFAULT_GROUP, help=f"consumer group (default {DEFAULT_GROUP})"
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     config = configuration.load(
         None, warehouse=args.warehouse, **configuration.flag_values(args, *_KAFKA_FLAGS)
     )
+    kind_of(config.warehouse)  # an unknown scheme is refused before anything else is read
     check_keys(config)
     if args.batch_rows < 1 or args.batch_bytes < 1 or args.batch_age_s <= 0:
         raise ConfigError("batch limits must be positive")

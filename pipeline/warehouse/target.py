@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from pipeline.warehouse.address import kind_of
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.personal import Erased
 from pipeline.warehouse.sql import Dialect
@@ -62,11 +63,13 @@ def open_target(
     dedup_hours: float | None = None,
     duckdb_memory_mb: int | None = None,
 ) -> Target:
-    """A ``postgresql://`` URL, or else a DuckDB file path; its KPI views are created with
+    """A ``postgresql://`` (or ``postgres://``) URL, or a DuckDB file path (``address.py``:
+    an unknown scheme raises ``ConfigError``); its KPI views are created with
     ``view_settings`` (the defaults when None). ``dedup_hours``: DuckDB's window for
     redeliveries (its default when None; PostgreSQL drops a redelivery of any age);
     ``duckdb_memory_mb``: DuckDB's memory limit (its default when None)."""
-    if where.startswith(("postgresql://", "postgres://")):
+    kind = kind_of(where)
+    if kind == "postgresql":
         from pipeline.warehouse.postgres import PostgresTarget
 
         return PostgresTarget(where, view_settings)
