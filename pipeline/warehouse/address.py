@@ -1,4 +1,4 @@
-"""What a warehouse address names: a DuckDB file or a PostgreSQL server.
+"""What a warehouse address names: a DuckDB file, a PostgreSQL server or an Iceberg catalog.
 
 ``load --to``, ``report --from`` and ``subject --from`` all read an address here, so a
 scheme is known once. An address with no scheme is a DuckDB file path; one whose scheme
@@ -13,12 +13,15 @@ from typing import Literal
 
 from pipeline.errors import ConfigError
 
-Kind = Literal["duckdb", "postgresql"]
+Kind = Literal["duckdb", "postgresql", "iceberg"]
 
 # scheme -> kind; ``postgres://`` is PostgreSQL's own alias of ``postgresql://``
 SCHEMES: dict[str, Kind] = {
     "postgresql": "postgresql",
     "postgres": "postgresql",
+    "iceberg+postgresql": "iceberg",
+    "iceberg+postgres": "iceberg",
+    "iceberg+sqlite": "iceberg",
 }
 # RFC 3986's scheme, followed by "://": a Windows path (C:\x) or a file named a:b has none
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")

@@ -100,12 +100,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    require("load", "warehouse")
-    allocator.map_large_blocks()  # before the first batch: see pipeline/runtime/allocator.py
     config = configuration.load(
         None, warehouse=args.warehouse, **configuration.flag_values(args, *_KAFKA_FLAGS)
     )
-    kind_of(config.warehouse)  # an unknown scheme is refused before anything else is read
+    # an unknown scheme is refused before anything else is read
+    require("load", "lake" if kind_of(config.warehouse) == "iceberg" else "warehouse")
+    allocator.map_large_blocks()  # before the first batch: see pipeline/runtime/allocator.py
     check_keys(config)
     if args.batch_rows < 1 or args.batch_bytes < 1 or args.batch_age_s <= 0:
         raise ConfigError("batch limits must be positive")
@@ -151,7 +151,7 @@ async def load(
     except WarehouseError as exc:
         print(f"plug-pipeline load: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if target.dialect == "duckdb":
+    if target.dialect in ("duckdb", "iceberg"):
         allocator.arrow_from_malloc()  # before the first batch's columns
     loader = Loader(config, target, options, metrics)
     settle_gc()  # the modules, settings and target exist; the consumer is made by run()

@@ -13,13 +13,14 @@ from typing import Protocol
 from pipeline.warehouse.address import kind_of
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.personal import Erased
-from pipeline.warehouse.sql import Dialect
 from pipeline.warehouse.views import ViewSettings
 
 
 class Target(Protocol):
     @property
-    def dialect(self) -> Dialect: ...
+    def dialect(self) -> str:
+        """``duckdb``, ``postgresql`` or ``iceberg``."""
+        ...
 
     @property
     def catch_up_factor(self) -> int:
@@ -63,16 +64,23 @@ def open_target(
     dedup_hours: float | None = None,
     duckdb_memory_mb: int | None = None,
 ) -> Target:
-    """A ``postgresql://`` (or ``postgres://``) URL, or a DuckDB file path (``address.py``:
-    an unknown scheme raises ``ConfigError``); its KPI views are created with
-    ``view_settings`` (the defaults when None). ``dedup_hours``: DuckDB's window for
-    redeliveries (its default when None; PostgreSQL drops a redelivery of any age);
+    """A ``postgresql://`` (or ``postgres://``) URL, an ``iceberg+...`` catalog
+    (``pipeline/lake``) or a DuckDB file path (``address.py``: an unknown scheme raises
+    ``ConfigError``); KPI views are created with ``view_settings`` (the defaults when None;
+    the lake has none, ``lake/read.py`` makes them where it is read). ``dedup_hours``: the
+    window for redeliveries of DuckDB and the lake (their default when None; PostgreSQL
+    drops a redelivery of any age);
     ``duckdb_memory_mb``: DuckDB's memory limit (its default when None)."""
     kind = kind_of(where)
     if kind == "postgresql":
         from pipeline.warehouse.postgres import PostgresTarget
 
         return PostgresTarget(where, view_settings)
+    if kind == "iceberg":
+        from pipeline.lake.target import DEDUP_HOURS as LAKE_DEDUP_HOURS
+        from pipeline.lake.target import IcebergTarget
+
+        return IcebergTarget(where, LAKE_DEDUP_HOURS if dedup_hours is None else dedup_hours)
     from pipeline.warehouse.duckdb import DEDUP_HOURS, MEMORY_MB, DuckDBTarget
 
     return DuckDBTarget(
