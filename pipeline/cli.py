@@ -18,6 +18,7 @@ from pipeline import serve
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.extras import MissingExtra
+from pipeline.lake import command as lake
 from pipeline.ops import doctor, register, replay, settings, spool, topics
 from pipeline.privacy import command as forget
 from pipeline.report import command as report
@@ -42,6 +43,7 @@ COMMANDS: tuple[AddParser, ...] = (
     tail.add_parser,
     report.add_parser,
     load.add_parser,
+    lake.add_parser,
     access.add_parser,
     topics.add_parser,
     doctor.add_parser,

@@ -2,6 +2,8 @@
 
 Layers, dependencies pointing down::
 
+    command.py    ``lake maintain``: compact, expire snapshots, remove orphan files
+    maintain.py   the maintenance itself, safe while a loader writes (retention.py: defaults)
     target.py     the loader's Target: a batch's rows per table, then its offsets
     ledger.py     the offsets, in the snapshot summary of ``plug_offsets``
     read.py       DuckDB over the tables' Arrow scans: the report and the KPI views
