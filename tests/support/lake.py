@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,17 @@ def tables_of(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]
 def _rounded(value: Any) -> Any:
     """A float to 9 significant digits: engines add up averages in their own order."""
     return float(f"{value:.9g}") if isinstance(value, float) else value
+
+
+def rounded(value: Any) -> Any:
+    """Dataclasses, lists and dicts with every float to 9 significant digits."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return rounded(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v) for v in value]
+    return _rounded(value)
 
 
 def views_of(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:

@@ -12,6 +12,9 @@ from pipeline.errors import ConfigError, StaleOffsets
 from pipeline.lake.catalog import parse
 from pipeline.lake.target import IcebergTarget
 from pipeline.record import Record
+from pipeline.report import queries
+from pipeline.report.model import Filters
+from pipeline.report.source import LakeSource, open_source
 from pipeline.simulate.generator import Generator
 from pipeline.warehouse.batch import Batch
 from pipeline.warehouse.duckdb import DuckDBTarget
@@ -23,6 +26,7 @@ from tests.support.lake import (
     lake_address,
     lake_tables,
     lake_views,
+    rounded,
 )
 from tests.support.loader import record_for
 from tests.support.warehouse import write_records
@@ -65,6 +69,14 @@ def test_the_lake_holds_the_same_rows_and_kpis_as_duckdb(tmp_path: Path) -> None
     assert want_views["kpi_daily"]
     for name, rows in want_views.items():
         assert got_views[name] == rows, name
+    # the report reads the lake as it reads DuckDB
+    with open_source(address) as source:
+        assert isinstance(source, LakeSource)
+        from_lake = queries.build(source, Filters())
+    with open_source(str(tmp_path / "w.duckdb")) as source:
+        from_duckdb = queries.build(source, Filters())
+    assert from_lake.days
+    assert rounded(from_lake) == rounded(from_duckdb)
 
 
 def _batch(records: list[Record], partition: int, first: int) -> Batch:
