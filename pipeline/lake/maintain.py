@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipeline.lake.retention import KEEP, MIN_FILES, ORPHAN_AGE
-from pipeline.lake.schema import LAKE_TABLES, OFFSETS, LakeTable
+from pipeline.lake.schema import BOOKKEEPING, LAKE_TABLES, LakeTable
 from pipeline.lake.target import TABLE_PROPERTIES, unavailable
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def maintain(
     orphan_age: dt.timedelta = ORPHAN_AGE,
 ) -> list[Outcome]:
     outcomes = []
-    for lt in (*LAKE_TABLES, OFFSETS):
+    for lt in (*LAKE_TABLES, *BOOKKEEPING):
         with unavailable(f"load {lt.name}"):
             table = catalog.load_table((namespace, lt.name))
         outcome = Outcome(lt.name, files_before=len(data_files(table)))

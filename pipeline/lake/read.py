@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pipeline.lake.catalog import open_catalog, parse
-from pipeline.lake.schema import LAKE_TABLES, OFFSETS
+from pipeline.lake.schema import BOOKKEEPING, LAKE_TABLES
 from pipeline.warehouse.views import DEFAULT_SLA_SECONDS, DEFAULT_TIME_ZONE, statements
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def connect(
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")  # as the DuckDB warehouse's sessions
     try:
-        for lt in (*LAKE_TABLES, OFFSETS):
+        for lt in (*LAKE_TABLES, *BOOKKEEPING):
             scanned = catalog.load_table(lake.identifier(lt.name)).scan().to_arrow()
             con.register(lt.name, scanned)
         if views:

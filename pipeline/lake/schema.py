@@ -29,6 +29,7 @@ from pyiceberg.types import (
 )
 
 from pipeline.warehouse import tables as t
+from pipeline.warehouse.erase import AUDIT_TABLE
 from pipeline.warehouse.tables import Column, Kind, Table
 
 _ICEBERG: dict[Kind, IcebergType] = {
@@ -119,3 +120,23 @@ OFFSETS = lake_table(
         ("group_name", "topic", "partition"),
     )
 )
+
+# The erasure requests applied (``lake/erase.py``): the columns of ``warehouse/erase.py``'s.
+ERASURES = lake_table(
+    Table(
+        AUDIT_TABLE,
+        (
+            Column("request_id", "text"),
+            Column("tenant", "text"),
+            Column("subject", "text"),
+            Column("token", "text"),
+            Column("requested_at", "ts"),
+            Column("applied_at", "ts"),
+            Column("suppress", "bool"),
+            Column("changed", "json"),
+        ),
+        ("request_id",),
+    )
+)
+# The lake's own tables beside the contract's, created with them.
+BOOKKEEPING = (OFFSETS, ERASURES)

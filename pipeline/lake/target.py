@@ -23,10 +23,18 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.errors import WarehouseError, WarehouseUnavailable
-from pipeline.lake import ledger
+from pipeline.errors import WarehouseUnavailable
+from pipeline.lake import erase, ledger
 from pipeline.lake.catalog import LakeAddress, open_catalog, parse
-from pipeline.lake.schema import BY_TABLE, LAKE_TABLES, OFFSETS, LakeTable, to_lake
+from pipeline.lake.schema import (
+    BOOKKEEPING,
+    BY_TABLE,
+    ERASURES,
+    LAKE_TABLES,
+    OFFSETS,
+    LakeTable,
+    to_lake,
+)
 from pipeline.warehouse.arrow import arrow_table
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.personal import Erased
@@ -94,7 +102,7 @@ class IcebergTarget:
         with unavailable("create the tables"):
             catalog.create_namespace_if_not_exists(self.address.namespace)
             existing = {name for _, name in catalog.list_tables(self.address.namespace)}
-            for lt in (*LAKE_TABLES, OFFSETS):
+            for lt in (*LAKE_TABLES, *BOOKKEEPING):
                 if lt.name in existing:
                     continue
                 catalog.create_table_if_not_exists(
@@ -110,7 +118,8 @@ class IcebergTarget:
         return ledger.read(self.table(OFFSETS.name)).get(group, {})
 
     def erased(self) -> list[Erased]:
-        return []
+        with unavailable("read the erasures"):
+            return erase.erased(self.table(ERASURES.name))
 
     # -- a batch -------------------------------------------------------------------------
     def prepare(self, batch: Batch) -> None:
@@ -123,8 +132,6 @@ class IcebergTarget:
             )
 
     def write(self, group: str, batch: Batch, expected: Mapping[TP, int | None]) -> None:
-        if batch.erasures:
-            raise WarehouseError("erasure requests are not applied to an Iceberg lake yet")
         self.prepare(batch)
         offsets_table = self.table(OFFSETS.name)
         if batch.offsets:  # a stale loader stops here, before writing anything
@@ -147,6 +154,9 @@ class IcebergTarget:
             mine = staged.filter(pc.is_in(staged.column("event_id"), ids.combine_chunks()))
             if mine.num_rows:
                 self._append(BY_TABLE[table], mine, summary)
+        for erasure in batch.erasures:  # after the rows: this batch's are found too
+            with unavailable("apply an erasure"):
+                erase.apply(self.table, erasure)
         if batch.offsets:
             with unavailable("commit the offsets"):
                 ledger.commit(offsets_table, group, batch.offsets, expected)
