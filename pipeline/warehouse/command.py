@@ -43,6 +43,10 @@ EXIT_OK, EXIT_FAILED = 0, 1
 # and CPU per event of the loader and of the server within the runs' noise); one setting.
 _SWITCH_INTERVAL_S = 0.0001
 _KAFKA_FLAGS = ("bootstrap_servers", "topic_prefix")
+# A lake commits a file per table and partition per batch, and each commit costs a
+# metadata file, a manifest list and a manifest per table: batches of a few seconds keep
+# the files fewer and larger (docs/lakehouse.md), at the price of that much freshness.
+LAKE_LIMITS = Limits(rows=20_000, bytes=16 * 1024 * 1024, age_s=5.0)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,11 +80,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="static group membership: a restarted loader with the same id takes its "
         "partitions back without a rebalance",
     )
-    p.add_argument("--batch-rows", type=int, default=Limits.rows, help="rows per transaction")
     p.add_argument(
-        "--batch-bytes", type=int, default=Limits.bytes, help="record bytes per transaction"
+        "--batch-rows",
+        type=int,
+        help=f"rows per transaction (default {Limits.rows:,}; a lake {LAKE_LIMITS.rows:,})",
     )
-    p.add_argument("--batch-age-s", type=float, default=Limits.age_s, help="longest a record waits")
+    p.add_argument(
+        "--batch-bytes",
+        type=int,
+        help=f"record bytes per transaction (default {Limits.bytes:,}; a lake "
+        f"{LAKE_LIMITS.bytes:,})",
+    )
+    p.add_argument(
+        "--batch-age-s",
+        type=float,
+        help=f"longest a record waits (default {Limits.age_s:g}; a lake {LAKE_LIMITS.age_s:g})",
+    )
     p.add_argument(
         "--dedup-hours",
         type=float,
@@ -107,7 +122,13 @@ def run(args: argparse.Namespace) -> int:
     require("load", "lake" if kind_of(config.warehouse) == "iceberg" else "warehouse")
     allocator.map_large_blocks()  # before the first batch: see pipeline/runtime/allocator.py
     check_keys(config)
-    if args.batch_rows < 1 or args.batch_bytes < 1 or args.batch_age_s <= 0:
+    defaults = LAKE_LIMITS if kind_of(config.warehouse) == "iceberg" else Limits()
+    limits = Limits(
+        defaults.rows if args.batch_rows is None else args.batch_rows,
+        defaults.bytes if args.batch_bytes is None else args.batch_bytes,
+        defaults.age_s if args.batch_age_s is None else args.batch_age_s,
+    )
+    if limits.rows < 1 or limits.bytes < 1 or limits.age_s <= 0:
         raise ConfigError("batch limits must be positive")
     if args.dedup_hours is not None and args.dedup_hours < 0:
         raise ConfigError("--dedup-hours must not be negative")
@@ -117,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         group=args.group,
         include_raw=args.include_raw,
         until_caught_up=args.until_caught_up,
-        limits=Limits(args.batch_rows, args.batch_bytes, args.batch_age_s),
+        limits=limits,
         instance_id=args.instance_id,
     )
     metrics = LoaderMetrics()
