@@ -1,4 +1,5 @@
-"""``plug-pipeline lake maintain``: compaction, expiry, orphan removal (``maintain.py``)."""
+"""``plug-pipeline lake maintain`` (compaction, expiry, orphans: ``maintain.py``) and
+``lake views`` (the KPI views in Spark SQL)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pipeline.errors import ConfigError, WarehouseError
 from pipeline.extras import require
 from pipeline.lake.retention import KEEP, MIN_FILES, ORPHAN_AGE
 from pipeline.warehouse.address import kind_of
+from pipeline.warehouse.views import spark_statements
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -52,6 +54,26 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     for step in ("compact", "expire", "orphans"):
         m.add_argument(f"--no-{step}", action="store_true", help=f"skip the {step} step")
     m.set_defaults(func=run)
+    v = actions.add_parser(
+        "views",
+        help="print the KPI views in Spark SQL, for a Spark session reading the lake",
+        description="Temporary views over the tables of the session's current namespace "
+        "(USE <catalog>.<namespace> first), with PLUG_PIPELINE_KPI_TIME_ZONE and "
+        "PLUG_PIPELINE_KPI_SLA_SECONDS.",
+    )
+    v.set_defaults(func=print_views)
+
+
+def print_views(args: argparse.Namespace) -> int:
+    config = configuration.load(None)
+    try:
+        sql = spark_statements(config.kpi_time_zone, config.kpi_sla_seconds)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    print("-- The KPI views of docs/analytics.md in Spark SQL (plug-pipeline lake views).")
+    for statement in sql:
+        print(statement.rstrip() + ";\n")
+    return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
