@@ -57,6 +57,9 @@ TABLE_PROPERTIES = {
     # conflicts come back to the target, which reads the keys again (see the docstring)
     "commit.retry.num-retries": "0",
     "write.parquet.compression-codec": "zstd",
+    # Each append adds a manifest, and every scan (the key reads of each batch) opens them
+    # all: merged once there are 100 (Iceberg's default count), they stay about that many.
+    "commit.manifest-merge.enabled": "true",
     # the files a lake maintain leaves: merged to about this size
     "write.target-file-size-bytes": str(128 * 1024 * 1024),
 }
