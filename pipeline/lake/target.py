@@ -267,11 +267,11 @@ def _batch_summary(group: str, offsets: Mapping[TP, int]) -> str:
 def unavailable(what: str) -> Iterator[None]:
     """The catalog's database or the file store failing is a wait (``WarehouseUnavailable``,
     the loader retries), not the end of the load."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import InterfaceError, OperationalError
 
     try:
         yield
-    except OperationalError as exc:
+    except (OperationalError, InterfaceError) as exc:
         raise WarehouseUnavailable(f"{what}: the catalog is unavailable ({exc.orig!r})") from exc
     except OSError as exc:
         raise WarehouseUnavailable(f"{what}: {exc}") from exc
