@@ -150,19 +150,36 @@ class IcebergTarget:
             if fresh is not None and "event_id" in table.column_names:
                 inserted[table.name] = fresh.column("event_id")
         for table, staged in children:
-            new = [inserted[p] for p in table.parent if p in inserted]
-            if not new:
-                continue
-            ids = pa.chunked_array([c for ids in new for c in ids.chunks], pa.string())
-            mine = staged.filter(pc.is_in(staged.column("event_id"), ids.combine_chunks()))
-            if mine.num_rows:
-                self._append(BY_TABLE[table], mine, summary)
+            self._children(BY_TABLE[table], staged, inserted, summary)
         for erasure in batch.erasures:  # after the rows: this batch's are found too
             with unavailable("apply an erasure"):
                 erase.apply(self.table, erasure)
         if batch.offsets:
             with unavailable("commit the offsets"):
                 ledger.commit(offsets_table, group, batch.offsets, expected)
+
+    def _children(
+        self,
+        lt: LakeTable,
+        staged: pa.Table,
+        inserted: dict[str, pa.ChunkedArray],
+        summary: dict[str, str],
+    ) -> None:
+        """A child table's rows: those of parents new in this batch as they are (nobody
+        could write children of a parent before its commit), and those of parents the
+        table held already only where the child table lacks them. A loader stopped between
+        a parent's commit and its children's leaves such parents; a redelivery of an
+        event already loaded is another, and its children are found and dropped."""
+        new = [inserted[p] for p in lt.table.parent if p in inserted]
+        chunks = [c for ids in new for c in ids.chunks]
+        new_ids = pa.chunked_array(chunks, pa.string()).combine_chunks()
+        is_new = pc.is_in(staged.column("event_id"), new_ids)
+        of_new = staged.filter(is_new)
+        if of_new.num_rows:
+            self._append(lt, of_new, summary)
+        of_old = staged.filter(pc.invert(is_new))
+        if of_old.num_rows:
+            self._append_absent(lt, of_old, summary)
 
     def _append_absent(
         self, lt: LakeTable, staged: pa.Table, summary: dict[str, str]
@@ -203,7 +220,9 @@ class IcebergTarget:
         if iceberg.current_snapshot() is None:
             return staged
         table = lt.table
-        key = list(table.key[:1]) if windowed(table) else list(table.key)
+        # an event's rows (and its children) are committed together: its id is enough
+        by_event = windowed(table) or bool(table.parent)
+        key = list(table.key[:1]) if by_event else list(table.key)
         with unavailable(f"read the keys of {lt.name}"):
             found = iceberg.scan(
                 row_filter=self._key_filter(table, staged, key), selected_fields=tuple(key)
@@ -227,6 +246,9 @@ class IcebergTarget:
         expression = _in(key[0], _values(staged.column(key[0])))
         for column in key[1:]:
             expression = And(expression, _in(column, _values(staged.column(column))))
+        tenants = staged.column("tenant") if "tenant" in table.column_names else None
+        if tenants is not None and not tenants.null_count:  # those tenants' partitions only
+            expression = And(expression, _in("tenant", _values(tenants)))
         if windowed(table):
             earliest = pc.min(staged.column("received_at")).cast(pa.int64()).as_py()
             earliest_ms = earliest // 1000 if earliest is not None else None

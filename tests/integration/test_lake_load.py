@@ -80,6 +80,13 @@ def test_kill_9_at_random_points_then_exactly_once(broker: str, tmp_path: Path) 
         assert last < produced, "the load finished before the kills were done"
     wh.load(prefix, target, *args)
     assert wh.assert_exactly_once(prefix, target) == produced
+    # the children too (a kill may fall between a parent's commit and its children's)
+    duck = wh.duckdb_path(tmp_path)
+    wh.load(prefix, duck)
+    got, want = lake_tables(target), duckdb_tables(duck)
+    assert want["attendance_message"]
+    for table, rows in want.items():
+        assert got[table] == rows, table
 
 
 def test_two_loaders_in_one_group_on_a_postgresql_catalog(broker: str, tmp_path: Path) -> None:

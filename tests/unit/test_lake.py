@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,3 +174,40 @@ def test_an_iceberg_address_says_where_without_its_password() -> None:
     assert lake.catalog_uri == "postgresql+psycopg://u:secret@h:5432/db"
     assert (lake.warehouse, lake.namespace) == ("s3://b/w", "cc")
     assert "secret" not in lake.describe()
+
+
+def test_a_write_stopped_between_a_parent_and_its_children_is_completed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Iceberg commits one table at a time: a loader killed after an attendance's commit
+    and before its transcript's leaves the event without children until the batch is
+    written again, which must find the event and still write its children, once."""
+    address = lake_address(tmp_path)
+    lake = IcebergTarget(address)
+    lake.migrate()
+    records = traffic()
+    real = IcebergTarget._children
+    calls = 0
+
+    def stopped(self: IcebergTarget, *args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the parents are in; the first child table is not
+            raise KeyboardInterrupt("killed")
+        real(self, *args)
+
+    monkeypatch.setattr(IcebergTarget, "_children", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        write_records(lake, records)
+    monkeypatch.setattr(IcebergTarget, "_children", real)
+    assert lake.table("attendance_finished").scan().to_arrow().num_rows > 0
+    write_records(lake, records)  # the replay
+    write_records(lake, records)  # and a redelivery of everything: nothing more
+    duck = DuckDBTarget(str(tmp_path / "w.duckdb"))
+    duck.migrate()
+    write_records(duck, records)
+    duck.close()
+    got, want = lake_tables(address), duckdb_tables(str(tmp_path / "w.duckdb"))
+    assert want["attendance_message"]
+    for name, rows in want.items():
+        assert got[name] == rows, name
