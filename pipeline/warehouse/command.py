@@ -51,14 +51,14 @@ LAKE_LIMITS = Limits(rows=20_000, bytes=16 * 1024 * 1024, age_s=5.0)
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "load", help="load every event into DuckDB or PostgreSQL, exactly once"
+        "load", help="load every event into DuckDB, PostgreSQL or an Iceberg lake, exactly once"
     )
     p.add_argument(
         "--to",
         dest="warehouse",
         metavar="TARGET",
-        help="a DuckDB file or a postgresql:// (postgres://) URL (PLUG_PIPELINE_WAREHOUSE; "
-        "default plug.duckdb)",
+        help="a DuckDB file, a postgresql:// (postgres://) URL or an iceberg+... lake "
+        "(PLUG_PIPELINE_WAREHOUSE; default plug.duckdb)",
     )
     p.add_argument(
         "--group", default=DEFAULT_GROUP, help=f"consumer group (default {DEFAULT_GROUP})"
@@ -99,9 +99,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--dedup-hours",
         type=float,
-        help="DuckDB: a redelivered event (same event_id) is dropped when it arrives within "
-        "this many hours of its first delivery (default 24; a longer window makes every "
-        "batch read more of each table). PostgreSQL drops a redelivery of any age",
+        help="DuckDB and a lake: a redelivered event (same event_id) is dropped when it "
+        "arrives within this many hours of its first delivery (default 24; a longer window "
+        "makes every batch read more of each table). PostgreSQL drops a redelivery of any "
+        "age",
     )
     p.add_argument(
         "--duckdb-memory-mb",
