@@ -11,6 +11,8 @@ from pipeline.lake.maintain import data_files, maintain
 from pipeline.lake.target import IcebergTarget
 from pipeline.record import Record
 from pipeline.warehouse.duckdb import DuckDBTarget
+from pipeline.warehouse.views import VIEW_NAMES
+from tests.support import cli
 from tests.support.lake import duckdb_tables, lake_address, lake_tables
 from tests.support.warehouse import write_records
 from tests.unit.test_lake import event_type_or_none, traffic
@@ -93,3 +95,23 @@ def test_maintain_while_a_writer_commits_loses_no_row_and_adds_none(tmp_path: Pa
         write_records(duck, records[i : i + 15])
     duck.close()
     assert lake_tables(address) == duckdb_tables(str(tmp_path / "w.duckdb"))
+
+
+def test_the_commands_maintain_a_lake_print_its_views_and_refuse_a_duckdb_file(
+    tmp_path: Path,
+) -> None:
+    address = lake_address(tmp_path)
+    lake = IcebergTarget(address)
+    lake.migrate()
+    write_in_small_batches(lake, events()[:80], 10)
+    maintained = cli.run("lake", "maintain", "--at", address, "--keep-hours", "0")
+    assert maintained.returncode == 0, maintained.stderr
+    lines = {line.split(":")[0]: line for line in maintained.stdout.splitlines()}
+    assert "partitions compacted" in lines["message_received"]
+    assert len(data_files(lake.table("message_received"))) < 8
+    views = cli.run("lake", "views")
+    assert views.returncode == 0, views.stderr
+    assert views.stdout.count("CREATE OR REPLACE TEMPORARY VIEW") == len(VIEW_NAMES)
+    refused = cli.run("lake", "maintain", "--at", str(tmp_path / "w.duckdb"))
+    assert refused.returncode == 2
+    assert "iceberg+" in refused.stderr
