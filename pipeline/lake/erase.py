@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.errors import WarehouseUnavailable
+from pipeline.lake.ledger import back_off
 from pipeline.lake.schema import ERASURES, to_lake
 from pipeline.warehouse import rows as r
 from pipeline.warehouse import tables as t
@@ -130,13 +131,13 @@ def _overwrite(tables: Tables, table: t.Table, ids: list[str], rows: list[r.Row]
     from pyiceberg.exceptions import CommitFailedException
 
     new = to_lake(table, arrow_table(table, rows))
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         iceberg = tables(table.name)
         try:
             iceberg.overwrite(new, overwrite_filter=_in("event_id", ids))
             return
         except CommitFailedException:
-            continue
+            back_off(attempt)
     raise WarehouseUnavailable(f"{table.name}: {ATTEMPTS} commits in a row lost to others")
 
 
@@ -149,7 +150,7 @@ def _delete_holding(
 
     req = erasure.request
     key = list(table.key)
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         iceberg = tables(table.name)
         if iceberg.current_snapshot() is None:
             return 0
@@ -183,7 +184,7 @@ def _delete_holding(
             iceberg.delete(delete_filter=condition)
             return int(doomed.num_rows)
         except CommitFailedException:
-            continue
+            back_off(attempt)
     raise WarehouseUnavailable(f"{table.name}: {ATTEMPTS} commits in a row lost to others")
 
 
@@ -192,7 +193,7 @@ def _record(tables: Tables, erasure: Erasure, changed: dict[str, int]) -> None:
     from pyiceberg.exceptions import CommitFailedException
 
     req = erasure.request
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         iceberg = tables(ERASURES.name)
         if iceberg.current_snapshot() is not None:
             held = iceberg.scan(
@@ -208,7 +209,7 @@ def _record(tables: Tables, erasure: Erasure, changed: dict[str, int]) -> None:
             iceberg.append(to_lake(ERASURES.table, arrow_table(ERASURES.table, [row])))
             return
         except CommitFailedException:
-            continue
+            back_off(attempt)
     raise WarehouseUnavailable(f"{ERASURES.name}: {ATTEMPTS} commits in a row lost to others")
 
 

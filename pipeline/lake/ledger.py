@@ -16,6 +16,7 @@ that expected an offset the table no longer holds raises ``StaleOffsets``.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -85,8 +86,15 @@ def commit(
                 table.overwrite(rows, snapshot_properties=summary)
             return
         except CommitFailedException:
-            time.sleep(min(0.01 * 2**attempt, 0.5))  # another loader's commit: check again
+            back_off(attempt)  # another loader's commit: check again
     raise WarehouseUnavailable(f"offsets not committed after {ATTEMPTS} conflicting attempts")
+
+
+def back_off(attempt: int) -> None:
+    """Wait before the next attempt at a commit lost to another writer: a random part of a
+    doubling bound, so writers that keep meeting on one table (loaders of one group,
+    ``lake maintain``) fall out of step instead of losing to each other in turn."""
+    time.sleep(random.uniform(0, min(0.02 * 2**attempt, 1.0)))
 
 
 def _encode(every: Offsets) -> str:

@@ -188,7 +188,7 @@ class IcebergTarget:
         when there were none)."""
         from pyiceberg.exceptions import CommitFailedException
 
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             iceberg = self.table(lt.name)
             fresh = self._absent(iceberg, lt, staged)
             if not fresh.num_rows:
@@ -198,7 +198,7 @@ class IcebergTarget:
                     iceberg.append(fresh, snapshot_properties=summary)
                 return fresh
             except CommitFailedException:
-                continue  # another writer committed first: read its keys too
+                ledger.back_off(attempt)  # another writer committed first: read its keys too
         raise WarehouseUnavailable(f"{lt.name}: {ATTEMPTS} commits in a row lost to others")
 
     def _append(self, lt: LakeTable, rows: pa.Table, summary: dict[str, str]) -> None:
@@ -206,13 +206,13 @@ class IcebergTarget:
         construction, as in DuckDB): appended whatever else was committed meanwhile."""
         from pyiceberg.exceptions import CommitFailedException
 
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             try:
                 with unavailable(f"append to {lt.name}"):
                     self.table(lt.name).append(rows, snapshot_properties=summary)
                 return
             except CommitFailedException:
-                continue
+                ledger.back_off(attempt)
         raise WarehouseUnavailable(f"{lt.name}: {ATTEMPTS} commits in a row lost to others")
 
     def _absent(self, iceberg: IcebergTable, lt: LakeTable, staged: pa.Table) -> pa.Table:
