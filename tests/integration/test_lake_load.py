@@ -1,7 +1,7 @@
 """``plug-pipeline load --to iceberg+...`` on the real broker: the same rows as DuckDB
 table by table, exactly once through kill -9 at random points, two loaders in one group
-on a PostgreSQL catalog, and that catalog stopped mid-load. Read back by the tests' own
-client (DuckDB over pyiceberg's scans), never by the loader."""
+on a PostgreSQL catalog, that catalog stopped mid-load, and an erasure request. Read
+back by the tests' own client (DuckDB over pyiceberg's scans), never by the loader."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
+from pipeline.privacy import erasure
+from pipeline.privacy.subject import Pseudonyms
+from tests.integration import test_erasure as erasure_test
 from tests.integration.test_warehouse_faults import (
     PG_SCRIPT,
     assigned,
@@ -22,7 +26,8 @@ from tests.integration.test_warehouse_faults import (
     own_postgres,
 )
 from tests.integration.test_warehouse_load import topics
-from tests.support import kafka
+from tests.support import cli, kafka
+from tests.support import kpi_fixtures as fx
 from tests.support import loader as wh
 from tests.support.lake import duckdb_tables, duckdb_views, lake_address, lake_tables, lake_views
 
@@ -89,7 +94,9 @@ def test_kill_9_at_random_points_then_exactly_once(broker: str, tmp_path: Path) 
         assert got[table] == rows, table
 
 
-def test_two_loaders_in_one_group_on_a_postgresql_catalog(broker: str, tmp_path: Path) -> None:
+def test_two_loaders_in_one_group_on_a_postgresql_catalog_with_upkeep_meanwhile(
+    broker: str, tmp_path: Path
+) -> None:
     prefix = wh.new_topics(partitions=6)
     records = many_records(prefix, 8_000)
     produced = wh.produce(records[:4_000])
@@ -105,6 +112,13 @@ def test_two_loaders_in_one_group_on_a_postgresql_catalog(broker: str, tmp_path:
             # the group rebalanced: the second loader holds partitions of its own now
             wh.wait_for(lambda: assigned(logs[1]) > 0, "the second loader's partitions")
             produced += wh.produce(records[4_000:])  # on every partition, so on both loaders
+            # upkeep while both commit: compaction and expiry lose to them or land, never
+            # costing a row
+            for _ in range(2):
+                upkeep = cli.run(
+                    "lake", "maintain", "--at", target, "--keep-hours", "0", "--min-files", "2"
+                )
+                assert upkeep.returncode == 0, upkeep.stderr[-3000:]
             wh.wait_for(lambda: wh.loaded_records(target) >= produced, "every record loaded")
             for loader in (first, second):
                 loader.send_signal(signal.SIGTERM)
@@ -141,3 +155,27 @@ def test_the_postgresql_catalog_stopped_mid_load_the_loader_waits_and_resumes(
     finally:
         loader.kill()
     assert wh.assert_exactly_once(prefix, target) == produced
+
+
+def test_an_erasure_read_by_the_loader_leaves_the_lake_as_duckdb(
+    broker: str, tmp_path: Path
+) -> None:
+    """The request published while the loader is stopped, as ``forget`` publishes it."""
+    prefix = wh.new_topics()
+    wh.produce(erasure_test.records(prefix))
+    lake, duck = lake_address(tmp_path), wh.duckdb_path(tmp_path)
+    policy = "acme=keep,*=pseudonymise"
+    for target in (lake, duck):
+        erasure_test.load(prefix, target, policy)
+    request = erasure.request(Pseudonyms(erasure_test.KEYS), "acme", fx.C1, "asked")
+    erasure_test.publish(prefix, request)
+    for target in (lake, duck):
+        erasure_test.load(prefix, target, policy)
+    got = lake_tables(lake)
+    assert fx.C1 not in repr(got)
+    assert got == duckdb_tables(duck)
+    audit = "SELECT subject, token, changed FROM plug_erasure"
+    [(subject, token, changed)] = wh.query(lake, audit)
+    assert (subject, token) == (request.subject, request.token)
+    [(*_, duck_changed)] = wh.query(duck, audit)
+    assert orjson.loads(str(changed)) == orjson.loads(str(duck_changed))
