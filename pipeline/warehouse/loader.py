@@ -223,7 +223,10 @@ class Loader:
                     "records. To load the new topic from its beginning, run "
                     f"DELETE FROM plug_offsets WHERE group_name = '{group}' AND topic = "
                     f"'{topic}' in the warehouse, then start the loader again (events "
-                    "already loaded are dropped by their event_id)."
+                    "already loaded are dropped by their event_id). An Iceberg lake keeps "
+                    "its offsets in plug_offsets' snapshot summary, not in rows: load it "
+                    "with a new --group instead (every topic is read again; what is "
+                    "there already is dropped by its keys)."
                 )
             begin = begins.get(tp, 0)
             if offset < begin:
