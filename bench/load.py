@@ -13,7 +13,9 @@ target:
   ``--seconds``; freshness (Kafka timestamp -> committed row) p50 / p99 from the
   loader's ``plug_loader_freshness_seconds`` histogram, interpolated within buckets;
 - peak RSS of the loader process (its ``VmHWM``, read while it runs);
-- the rows in the warehouse after each run, counted with a client of the bench's own.
+- the rows in the warehouse after each run, counted with a client of the bench's own;
+- for a lake (``iceberg``: a SQLite catalog and local files), the data files of each
+  table after the live run, and after ``plug-pipeline lake maintain`` on it.
 
 Records are what the ingress publishes for the simulator's bodies (one tenant per copy,
 so every event id is distinct), produced with librdkafka in lz4 as the ingress's default
@@ -28,6 +30,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +52,9 @@ from bench.e2e.broker import BOOTSTRAP, Broker
 from bench.e2e.procfs import vm_hwm_kb
 from pipeline import ingest
 from pipeline.errors import Malformed
+from pipeline.lake import catalog as lake_catalog
+from pipeline.lake import read as lake_read
+from pipeline.lake.maintain import data_files
 from pipeline.record import Record
 from pipeline.runtime.metrics import samples
 from pipeline.simulate.generator import Generator
@@ -204,7 +210,10 @@ def done(process: subprocess.Popen[bytes], block: bool = True) -> bool:
 def warehouse_rows(target: str) -> int:
     """Rows in the tables the loader writes, counted by a client of the bench's own."""
     sql = "SELECT " + " + ".join(f"(SELECT count(*) FROM {q(t.name)})" for t in LOADED_TABLES)
-    if target.startswith("postgresql://"):
+    if target.startswith("iceberg+"):
+        with lake_read.connect(target, views=False) as con:
+            row = con.execute(sql).fetchone()
+    elif target.startswith("postgresql://"):
         with psycopg.connect(target) as conn:
             row = conn.execute(sql.encode()).fetchone()
     else:
@@ -286,6 +295,60 @@ def live(kind: str, target: str, rate: int, seconds: float) -> Result:
                   sent, quantile(figures, 0.5), quantile(figures, 0.99), peak.mb)  # fmt: skip
 
 
+@dataclass
+class Files:
+    """A lake's data files per table, after a live run and after ``lake maintain``."""
+
+    mode: str
+    seconds: float
+    before: dict[str, int]
+    after: dict[str, int]
+    maintain_s: float
+
+
+def lake_files(target: str) -> dict[str, int]:
+    """Each table's data files in its current snapshot (the tables with any)."""
+    address = lake_catalog.parse(target)
+    catalog = lake_catalog.open_catalog(address)
+    try:
+        found = {}
+        for t in LOADED_TABLES:
+            n = len(data_files(catalog.load_table(address.identifier(t.name))))
+            if n:
+                found[t.name] = n
+        return found
+    finally:
+        catalog.engine.dispose()
+
+
+def maintained(target: str, mode: str, seconds: float) -> Files:
+    """Files before and after ``plug-pipeline lake maintain`` (the loader has stopped:
+    snapshots expired at once)."""
+    before = lake_files(target)
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "pipeline", "lake", "maintain", "--at", target, "--keep-hours",
+         "0"],
+        check=True, cwd=ROOT, capture_output=True,
+    )  # fmt: skip
+    return Files(mode, seconds, before, lake_files(target), time.monotonic() - started)
+
+
+def files_table(found: list[Files]) -> str:
+    lines = [
+        "| lake after | seconds of traffic | data files (all tables) | most in one table "
+        "| after lake maintain | most in one table | maintain took |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for f in found:
+        lines.append(
+            f"| {f.mode} | {f.seconds:.0f} | {sum(f.before.values()):,} | "
+            f"{max(f.before.values(), default=0):,} | {sum(f.after.values()):,} | "
+            f"{max(f.after.values(), default=0):,} | {f.maintain_s:.1f} s |"
+        )
+    return "\n".join(lines)
+
+
 def pg_database() -> str:
     name = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
@@ -316,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=200_000, help="records to replay")
     parser.add_argument("--rate", type=int, default=5000, help="live records per second")
     parser.add_argument("--seconds", type=float, default=20, help="live duration")
-    parser.add_argument("--targets", default="duckdb,postgresql")
+    parser.add_argument("--targets", default=DEFAULT_TARGETS)
     parser.add_argument(
         "--keep", action="store_true", help="keep the broker's data and the run's topics"
     )
@@ -331,11 +394,15 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     load_at_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     results = []
+    files: list[Files] = []
     with contextlib.nullcontext() if args.bootstrap else Broker(args.keep):
         for kind in args.targets.split(","):
             for mode in ("replay", "live"):
+                lake_dir = OUT / f"lake-{uuid.uuid4().hex[:6]}"
                 if kind == "duckdb":
                     target = str(OUT / f"bench-{uuid.uuid4().hex[:6]}.duckdb")
+                elif kind == "iceberg":
+                    target = f"iceberg+sqlite:///{lake_dir}/catalog.db"
                 else:
                     target = pg_database()
                 try:
@@ -344,8 +411,13 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         results.append(live(kind, target, args.rate, args.seconds))
                     log(str(results[-1]))
+                    if kind == "iceberg":
+                        files.append(maintained(target, mode, results[-1].wall_s))
+                        log(str(files[-1]))
                 finally:
-                    if kind == "duckdb":
+                    if kind == "iceberg":
+                        shutil.rmtree(lake_dir, ignore_errors=True)
+                    elif kind == "duckdb":
                         Path(target).unlink(missing_ok=True)
                         Path(target + ".wal").unlink(missing_ok=True)
                     else:
@@ -354,20 +426,36 @@ def main(argv: list[str] | None = None) -> int:
                         delete_topics(Where.made)
                         Where.made.clear()
     print(table(results))
+    if files:
+        print()
+        print(files_table(files))
     (OUT / "load.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
-    write_results(results, args, load_at_start)
+    write_results(results, files, args, load_at_start)
     return 0
 
 
 START, END = "<!-- bench-load:start -->", "<!-- bench-load:end -->"
+DEFAULT_TARGETS = "duckdb,postgresql,iceberg"
 
 
-def write_results(results: list[Result], args: argparse.Namespace, load: str) -> None:
+def markers(targets: str) -> tuple[str, str]:
+    """The section's markers: a run of some targets only has a section of its own, so it
+    does not replace the figures of the others."""
+    if targets == DEFAULT_TARGETS:
+        return START, END
+    return f"<!-- bench-load[{targets}]:start -->", f"<!-- bench-load[{targets}]:end -->"
+
+
+def write_results(
+    results: list[Result], files: list[Files], args: argparse.Namespace, load: str
+) -> None:
     """This run's section of bench/RESULTS.md, replaced in place (the rest is kept)."""
+    start, end = markers(args.targets)
+    title = "" if args.targets == DEFAULT_TARGETS else f", {args.targets}"
     section = "\n".join(
         [
-            START,
-            "## Warehouse loader (`make bench-load`)",
+            start,
+            f"## Warehouse loader (`make bench-load`{title})",
             "",
             f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
             f"- command: `.venv/bin/python -m bench.load --events {args.events} --rate "
@@ -376,7 +464,8 @@ def write_results(results: list[Result], args: argparse.Namespace, load: str) ->
             f"- machine: {os.cpu_count()} cores, load average at start {load}",
             f"- Kafka 4.3.1 single node at {Where.bootstrap} (6 partitions a topic); PostgreSQL 15",
             "  from `make pg-up`;",
-            "  loader defaults (5,000 rows / 8 MiB / 1 s batches); targets: >= 20,000 events/s,",
+            "  loader defaults (5,000 rows / 8 MiB / 1 s batches; a lake 20,000 / 16 MiB / 5 s);",
+            "  targets: >= 20,000 events/s,",
             "  p99 freshness <= 2 s, RSS <= 256 MB",
             "",
             table(results),
@@ -385,14 +474,27 @@ def write_results(results: list[Result], args: argparse.Namespace, load: str) ->
             "committing part of the run (replay) or over the producing time (live); rows as",
             "counted in the warehouse afterwards; freshness from the loader's histogram; RSS",
             "is its VmHWM.",
-            END,
+            *(
+                [
+                    "",
+                    "A lake (`iceberg`: SQLite catalog, local files) at the loader's lake",
+                    "defaults (20,000 rows / 16 MiB / 5 s batches); its data files per table",
+                    "in the current snapshots after each run, then after `plug-pipeline lake",
+                    "maintain --keep-hours 0`:",
+                    "",
+                    files_table(files),
+                ]
+                if files
+                else []
+            ),
+            end,
         ]
     )
     path = ROOT / "bench" / "RESULTS.md"
     text = path.read_text()
-    if START in text:
-        head, _, rest = text.partition(START)
-        text = head + section + rest.partition(END)[2]
+    if start in text:
+        head, _, rest = text.partition(start)
+        text = head + section + rest.partition(end)[2]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)

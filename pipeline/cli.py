@@ -18,6 +18,7 @@ from pipeline import serve
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.extras import MissingExtra
+from pipeline.lake import command as lake
 from pipeline.live.alerts import command as alerts
 from pipeline.ops import doctor, register, replay, settings, spool, topics
 from pipeline.privacy import command as forget
@@ -43,6 +44,7 @@ COMMANDS: tuple[AddParser, ...] = (
     tail.add_parser,
     report.add_parser,
     load.add_parser,
+    lake.add_parser,
     access.add_parser,
     grant.add_parser,
     topics.add_parser,

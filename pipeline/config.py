@@ -107,7 +107,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # The KPI views' days and SLA (pipeline/warehouse/views.py, docs/analytics.md).
     kpi_time_zone: str = "America/Sao_Paulo"
     kpi_sla_seconds: float = 60.0
-    warehouse: str = "plug.duckdb"  # a DuckDB file, or a postgresql:// URL
+    warehouse: str = "plug.duckdb"  # a DuckDB file, a postgresql:// URL or an iceberg+ lake
     # Customers' personal data (pipeline/privacy, docs/privacy.md): each tenant's pseudonym
     # key chain, oldest first, and what the warehouse keeps of personal fields per tenant.
     privacy_keys: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
@@ -259,7 +259,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PLUG_PIPELINE_WAREHOUSE",
         "warehouse",
-        "where `load` writes: a DuckDB file or a postgresql:// URL",
+        "where `load` writes: a DuckDB file, a postgresql:// URL or an iceberg+... lake",
     ),
     Setting(
         "KAFKA_SECURITY_PROTOCOL",

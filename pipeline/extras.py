@@ -2,10 +2,12 @@
 
 The core install is the ingress and the Kafka tools (``serve``, ``tail``, ``replay``,
 ``topics``, ...). ``load`` needs the ``warehouse`` extra (DuckDB, Arrow, PostgreSQL's
-driver) and ``report`` the ``report`` extra (the warehouse's drivers and plotly); ``all``
-is both. The CLI imports every command at start, so the modules of an extra are imported
-only inside the commands that use them; a command checks its extra first and stops with
-one line naming it, exit code 2. ``EXTRAS`` and pyproject.toml are kept in step by a test.
+driver), ``report`` the ``report`` extra (the warehouse's drivers and plotly), and an
+Iceberg lake (``load --to iceberg+...``, ``lake``) the ``lake`` extra (pyiceberg and the
+warehouse's); ``all`` is every one. The CLI imports every command at start, so the
+modules of an extra are imported only inside the commands that use them; a command
+checks its extra first and stops with one line naming it, exit code 2. ``EXTRAS`` and
+pyproject.toml are kept in step by a test.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ WAREHOUSE = ("duckdb", "pyarrow", "psycopg")
 EXTRAS: dict[str, tuple[str, ...]] = {
     "warehouse": WAREHOUSE,
     "report": (*WAREHOUSE, "plotly"),
+    "lake": (*WAREHOUSE, "pyiceberg"),
 }
 
 

@@ -82,6 +82,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "pipeline.spool",
             "pipeline.consume",
             "pipeline.warehouse",
+            "pipeline.lake",
             "pipeline.report",
             "pipeline.simulate",
             "pipeline.live",

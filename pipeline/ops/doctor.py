@@ -28,13 +28,14 @@ from aiokafka.errors import KafkaError
 
 from pipeline import config as configuration
 from pipeline.config import Config
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, WarehouseError
 from pipeline.extras import MissingExtra, missing
 from pipeline.kafka_client import producer_settings
 from pipeline.live.alerts import settings as alert_settings
 from pipeline.live.alerts import state
 from pipeline.ops.plan import MAX_MESSAGE, MIN_ISR, TopicPlan, plan
 from pipeline.ops.topics import Cluster, TopicsFailed, TopicState
+from pipeline.warehouse.address import kind_of
 
 Status = Literal["ok", "warn", "fail"]
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -215,10 +216,17 @@ def _shown(url: str) -> str:
 
 
 def check_warehouse(target: str, timeout_s: float) -> Check:
-    """PostgreSQL: log in and ask its version; a DuckDB file: its folder is writable."""
+    """PostgreSQL: log in and ask its version; a lake: open its catalog and count the
+    namespace's tables; a DuckDB file: its folder is writable."""
+    try:
+        kind = kind_of(target)
+    except ConfigError as exc:
+        return Check("fail", "warehouse", str(exc))
+    if kind == "iceberg":
+        return check_lake(target)
     if missing("warehouse"):
         return Check("fail", "warehouse", str(MissingExtra("load", "warehouse")))
-    if urlsplit(target).scheme in {"postgresql", "postgres"}:
+    if kind == "postgresql":
         import psycopg  # only the loader's machines need it loaded
 
         try:
@@ -258,6 +266,31 @@ def check_alerts(config: Config) -> Check | None:
         f"{len(loaded.rules)} rule(s), {len(loaded.receivers)} receiver(s); "
         "`alerts test` tries the receivers",
     )
+
+
+def check_lake(target: str) -> Check:
+    """The lake's catalog answers, and how many tables its namespace holds."""
+    if missing("lake"):
+        return Check("fail", "warehouse", str(MissingExtra("load", "lake")))
+    # the lake extra's modules: imported only here
+    from pyiceberg.exceptions import NoSuchNamespaceError
+
+    from pipeline.lake.catalog import open_catalog, parse
+    from pipeline.lake.target import unavailable
+
+    try:
+        lake = parse(target)
+        with unavailable("open the catalog"):
+            catalog = open_catalog(lake)
+            try:
+                tables = catalog.list_tables(lake.namespace)
+            except NoSuchNamespaceError:
+                tables = []  # made by the first load
+            finally:
+                catalog.engine.dispose()
+    except (ConfigError, WarehouseError) as exc:
+        return Check("fail", "warehouse", f"lake: {exc}")
+    return Check("ok", "warehouse", f"{lake.describe()}: catalog answers, {len(tables)} tables")
 
 
 async def run_checks(

@@ -13,6 +13,8 @@ from pipeline.report import queries
 from pipeline.report.model import Filters
 from pipeline.report.numbers import LOCALES, NumberFormat
 from pipeline.report.source import open_source
+from pipeline.warehouse.address import kind_of
+from pipeline.warehouse.views import ViewSettings
 
 
 def _day(text: str) -> dt.date:
@@ -33,8 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--from",
         dest="source",
         default=None,
-        help="DuckDB file or postgresql:// URL (default: PLUG_PIPELINE_WAREHOUSE, "
-        "else plug.duckdb)",
+        help="DuckDB file, postgresql:// URL or iceberg+... lake (default: "
+        "PLUG_PIPELINE_WAREHOUSE, else plug.duckdb)",
     )
     parser.add_argument("--out", default="report.html", help="file to write")
     parser.add_argument("--since", type=_day, help="first day (YYYY-MM-DD, local), included")
@@ -46,7 +48,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.set_defaults(func=run)
 
 
-def write_report(source_target: str, out: Path, filters: Filters, fmt: NumberFormat) -> Path:
+def write_report(
+    source_target: str,
+    out: Path,
+    filters: Filters,
+    fmt: NumberFormat,
+    view_settings: ViewSettings | None = None,
+) -> Path:
     """Query the warehouse, render, and replace ``out`` whole (never a half-written file)."""
     # here, not at the top: the page draws with plotly, which a core install lacks, and
     # the CLI imports this module for every command
@@ -54,7 +62,7 @@ def write_report(source_target: str, out: Path, filters: Filters, fmt: NumberFor
 
     if filters.since and filters.until and filters.since > filters.until:
         raise ConfigError("--since is after --until")
-    with open_source(source_target) as source:
+    with open_source(source_target, view_settings) as source:
         report = queries.build(source, filters)
     html = page.render(report, fmt, dt.datetime.now(dt.UTC).replace(tzinfo=None))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -66,8 +74,13 @@ def write_report(source_target: str, out: Path, filters: Filters, fmt: NumberFor
 
 def run(args: argparse.Namespace) -> int:
     require("report", "report")
-    target = args.source or configuration.load(None).warehouse
+    config = configuration.load(None)
+    target = args.source or config.warehouse
+    if kind_of(target) == "iceberg":
+        require("report", "lake")
     filters = Filters(since=args.since, until=args.until, tenant=args.tenant)
-    path = write_report(target, Path(args.out), filters, NumberFormat(args.locale))
+    # a lake's KPI views are made as it is read, with the KPI settings of here
+    kpi = ViewSettings(config.kpi_time_zone, config.kpi_sla_seconds)
+    path = write_report(target, Path(args.out), filters, NumberFormat(args.locale), kpi)
     print(path.resolve())
     return 0

@@ -1,4 +1,5 @@
-"""A read-only connection to the warehouse: a DuckDB file or a ``postgresql://`` URL.
+"""A read-only connection to the warehouse: a DuckDB file, a ``postgresql://`` URL, or an
+``iceberg+`` lake (read through DuckDB, ``pipeline/lake/read.py``).
 
 The report only reads views, so it opens DuckDB read-only and PostgreSQL in one
 read-only, repeatable-read transaction. Queries are written once with
@@ -14,6 +15,8 @@ from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
 from pipeline.errors import ConfigError
+from pipeline.warehouse.address import kind_of
+from pipeline.warehouse.views import ViewSettings
 
 Dialect = Literal["duckdb", "postgresql"]
 Params = Mapping[str, Any]
@@ -22,7 +25,8 @@ _NAMED = re.compile(r"%\((\w+)\)s")
 
 
 def is_postgres_url(target: str) -> bool:
-    return target.startswith(("postgresql://", "postgres://"))
+    """``ConfigError`` for an address of a scheme no warehouse has (``address.py``)."""
+    return kind_of(target) == "postgresql"
 
 
 class Source(Protocol):
@@ -78,6 +82,21 @@ class DuckDBSource(_Closing):
         self._conn.close()
 
 
+class LakeSource(DuckDBSource):
+    """The lake's tables as of now in an in-memory DuckDB, with the KPI views made there
+    with ``view_settings`` (a DuckDB or PostgreSQL warehouse has them from the loader)."""
+
+    def __init__(self, address: str, view_settings: ViewSettings | None = None) -> None:
+        from pipeline.errors import WarehouseUnavailable
+        from pipeline.lake.read import connect
+
+        settings = view_settings or ViewSettings()
+        try:
+            self._conn = connect(address, settings.time_zone, settings.sla_seconds)
+        except WarehouseUnavailable as exc:
+            raise ConfigError(f"cannot read the lake: {exc}") from exc
+
+
 class PostgresSource(_Closing):
     dialect: Dialect = "postgresql"
 
@@ -109,8 +128,14 @@ class PostgresSource(_Closing):
         self._conn.close()
 
 
-def open_source(target: str) -> DuckDBSource | PostgresSource:
-    """The warehouse named by ``target``: a ``postgresql://`` URL, else a DuckDB file path."""
-    if is_postgres_url(target):
+def open_source(
+    target: str, view_settings: ViewSettings | None = None
+) -> DuckDBSource | PostgresSource:
+    """The warehouse named by ``target``: a ``postgresql://`` URL, an ``iceberg+`` lake
+    (its KPI views made with ``view_settings``), else a DuckDB file path."""
+    kind = kind_of(target)
+    if kind == "postgresql":
         return PostgresSource(target)
+    if kind == "iceberg":
+        return LakeSource(target, view_settings)
     return DuckDBSource(target)

@@ -68,13 +68,22 @@ def check(session: Session, pseudonyms: Pseudonyms) -> list[str]:
             _record(session, tenant, pseudonyms)
             recorded.append(tenant)
         elif found[1] != pseudonyms.fingerprint(tenant):
-            raise ConfigError(
-                f"tenant {tenant!r}: the pseudonym key chain (PLUG_PIPELINE_PRIVACY_KEYS) is "
-                f"not the one the warehouse was written with ({found[0]} key(s)); after "
-                "adding a key, stop every loader and run `plug-pipeline rekey --tenant "
-                f"{tenant} --to TARGET` with the new chain (docs/privacy.md)"
-            )
+            raise changed_chain(tenant, found[0])
     return recorded
+
+
+def changed_chain(tenant: str, keys: int, rekey: bool = True) -> ConfigError:
+    """The error of a loader started with a chain the warehouse was not written with."""
+    told = f"tenant {tenant!r}: the pseudonym key chain (PLUG_PIPELINE_PRIVACY_KEYS) is not "
+    told += f"the one the warehouse was written with ({keys} key(s)); "
+    if rekey:
+        told += (
+            "after adding a key, stop every loader and run `plug-pipeline rekey --tenant "
+            f"{tenant} --to TARGET` with the new chain (docs/privacy.md)"
+        )
+    else:
+        told += "a lake's pseudonyms cannot be moved to a new chain: keep the chain it has"
+    return ConfigError(told)
 
 
 def apply(session: Session, tenant: str, pseudonyms: Pseudonyms) -> dict[str, int]:

@@ -21,6 +21,7 @@ from pipeline.extras import require
 from pipeline.runtime import allocator
 from pipeline.runtime.gc_settings import settle_gc
 from pipeline.runtime.tasks import cancel
+from pipeline.warehouse.address import kind_of
 from pipeline.warehouse.batch import Limits
 from pipeline.warehouse.loader import DEFAULT_GROUP, Loader, Options
 from pipeline.warehouse.metrics import LoaderMetrics
@@ -42,17 +43,22 @@ EXIT_OK, EXIT_FAILED = 0, 1
 # and CPU per event of the loader and of the server within the runs' noise); one setting.
 _SWITCH_INTERVAL_S = 0.0001
 _KAFKA_FLAGS = ("bootstrap_servers", "topic_prefix")
+# A lake commits a file per table and partition per batch, and each commit costs a
+# metadata file, a manifest list and a manifest per table: batches of a few seconds keep
+# the files fewer and larger (docs/lakehouse.md), at the price of that much freshness.
+LAKE_LIMITS = Limits(rows=20_000, bytes=16 * 1024 * 1024, age_s=5.0)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "load", help="load every event into DuckDB or PostgreSQL, exactly once"
+        "load", help="load every event into DuckDB, PostgreSQL or an Iceberg lake, exactly once"
     )
     p.add_argument(
         "--to",
         dest="warehouse",
         metavar="TARGET",
-        help="a DuckDB file or a postgresql:// URL (PLUG_PIPELINE_WAREHOUSE; default plug.duckdb)",
+        help="a DuckDB file, a postgresql:// (postgres://) URL or an iceberg+... lake "
+        "(PLUG_PIPELINE_WAREHOUSE; default plug.duckdb)",
     )
     p.add_argument(
         "--group",
@@ -80,17 +86,29 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="static group membership: a restarted loader with the same id takes its "
         "partitions back without a rebalance",
     )
-    p.add_argument("--batch-rows", type=int, default=Limits.rows, help="rows per transaction")
     p.add_argument(
-        "--batch-bytes", type=int, default=Limits.bytes, help="record bytes per transaction"
+        "--batch-rows",
+        type=int,
+        help=f"rows per transaction (default {Limits.rows:,}; a lake {LAKE_LIMITS.rows:,})",
     )
-    p.add_argument("--batch-age-s", type=float, default=Limits.age_s, help="longest a record waits")
+    p.add_argument(
+        "--batch-bytes",
+        type=int,
+        help=f"record bytes per transaction (default {Limits.bytes:,}; a lake "
+        f"{LAKE_LIMITS.bytes:,})",
+    )
+    p.add_argument(
+        "--batch-age-s",
+        type=float,
+        help=f"longest a record waits (default {Limits.age_s:g}; a lake {LAKE_LIMITS.age_s:g})",
+    )
     p.add_argument(
         "--dedup-hours",
         type=float,
-        help="DuckDB: a redelivered event (same event_id) is dropped when it arrives within "
-        "this many hours of its first delivery (default 24; a longer window makes every "
-        "batch read more of each table). PostgreSQL drops a redelivery of any age",
+        help="DuckDB and a lake: a redelivered event (same event_id) is dropped when it "
+        "arrives within this many hours of its first delivery (default 24; a longer window "
+        "makes every batch read more of each table). PostgreSQL drops a redelivery of any "
+        "age",
     )
     p.add_argument(
         "--duckdb-memory-mb",
@@ -104,13 +122,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    require("load", "warehouse")
-    allocator.map_large_blocks()  # before the first batch: see pipeline/runtime/allocator.py
     config = configuration.load(
         None, warehouse=args.warehouse, **configuration.flag_values(args, *_KAFKA_FLAGS)
     )
+    # an unknown scheme is refused before anything else is read
+    require("load", "lake" if kind_of(config.warehouse) == "iceberg" else "warehouse")
+    allocator.map_large_blocks()  # before the first batch: see pipeline/runtime/allocator.py
     check_keys(config)
-    if args.batch_rows < 1 or args.batch_bytes < 1 or args.batch_age_s <= 0:
+    defaults = LAKE_LIMITS if kind_of(config.warehouse) == "iceberg" else Limits()
+    limits = Limits(
+        defaults.rows if args.batch_rows is None else args.batch_rows,
+        defaults.bytes if args.batch_bytes is None else args.batch_bytes,
+        defaults.age_s if args.batch_age_s is None else args.batch_age_s,
+    )
+    if limits.rows < 1 or limits.bytes < 1 or limits.age_s <= 0:
         raise ConfigError("batch limits must be positive")
     if args.dedup_hours is not None and args.dedup_hours < 0:
         raise ConfigError("--dedup-hours must not be negative")
@@ -123,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         tenant=args.tenant,
         include_raw=args.include_raw,
         until_caught_up=args.until_caught_up,
-        limits=Limits(args.batch_rows, args.batch_bytes, args.batch_age_s),
+        limits=limits,
         instance_id=args.instance_id,
     )
     metrics = LoaderMetrics()
@@ -163,7 +188,7 @@ async def load(
     except WarehouseError as exc:
         print(f"plug-pipeline load: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if target.dialect == "duckdb":
+    if target.dialect in ("duckdb", "iceberg"):
         allocator.arrow_from_malloc()  # before the first batch's columns
     loader = Loader(config, target, options, metrics)
     settle_gc()  # the modules, settings and target exist; the consumer is made by run()

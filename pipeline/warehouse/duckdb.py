@@ -16,11 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.errors import WarehouseError, WarehouseUnavailable
-from pipeline.warehouse import erase, migrations
+from pipeline.privacy.subject import Pseudonyms
+from pipeline.warehouse import chain, erase, migrations
+from pipeline.warehouse.arrow import arrow_table
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.offsets import OFFSETS_QUERY, move_offsets
 from pipeline.warehouse.personal import Erased
-from pipeline.warehouse.rows import Row
 from pipeline.warehouse.sql import (
     Dialect,
     Session,
@@ -28,21 +29,11 @@ from pipeline.warehouse.sql import (
     takes_window,
     window_start,
 )
-from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Kind, Table
+from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Table
 from pipeline.warehouse.views import ViewSettings
 
 T = TypeVar("T")
 
-_ARROW: dict[Kind, pa.DataType] = {
-    "text": pa.string(),
-    "bigint": pa.int64(),
-    "ts": pa.int64(),  # epoch ms; converted by the insert
-    "int": pa.int32(),
-    "bool": pa.bool_(),
-    "json": pa.string(),
-    "bytes": pa.binary(),
-}
-_JSON = pa.json_()
 _STAGING = "plug_staging"  # also the name of the variable DuckDBTarget._insert sets
 MEMORY_MB = 40  # DuckDB's memory_limit: see DuckDBTarget.__init__
 CHECKPOINT_THRESHOLD = "64MB"
@@ -56,26 +47,7 @@ CATCH_UP_CHECKPOINT_THRESHOLD = "256MB"
 # dropped: the search for a batch's ids goes back this far in received_at (sql.windowed).
 # PostgreSQL's key is a constraint and drops a redelivery of any age.
 DEDUP_HOURS = 24.0
-# Arrow's default pool (mimalloc) keeps what a batch freed for the next one, tens of MB
-# the process would show as its own; each batch's arrays are short-lived.
-_POOL = pa.system_memory_pool()
 PARENTS = {BY_NAME[name] for t in LOADED_TABLES for name in t.parent}
-
-
-def arrow_table(table: Table, rows: Sequence[Row]) -> pa.Table:
-    """Rows -> one Arrow table with the staging types of ``table``'s columns."""
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in table.columns]
-    arrays = []
-    for values, column in zip(columns, table.columns, strict=True):
-        array = pa.array(values, type=_ARROW[column.kind], memory_pool=_POOL)
-        if column.kind == "json":
-            # Arrow's JSON type reaches DuckDB as JSON, which it stores without parsing
-            # it again (a cast from text parses every document: a third of the insert
-            # time for attendances, whose data carries the transcript). The text is
-            # JSON already: msgspec decoded the envelope it was cut from (batch._Data).
-            array = pa.ExtensionArray.from_storage(_JSON, array)
-        arrays.append(array)
-    return pa.Table.from_arrays(arrays, names=table.column_names)
 
 
 class DuckDBTarget:
@@ -221,6 +193,9 @@ class DuckDBTarget:
         except duckdb.Error as exc:
             raise WarehouseError(f"DuckDB refused the commit: {exc}") from exc
         return result
+
+    def check_chains(self, pseudonyms: Pseudonyms) -> list[str]:
+        return self.transact(lambda session: chain.check(session, pseudonyms))
 
     def transact(self, work: Callable[[Session], T]) -> T:
         result: T = self._in_transaction(lambda: work(self))

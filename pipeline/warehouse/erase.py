@@ -151,7 +151,7 @@ def apply(session: Session, erasure: Erasure) -> dict[str, int]:
             (erasure.tenant, *quoted, req.suppress, req.requested_at),
         )
         for event_id, received_at, text in found:
-            event = _scrubbed(event_type, event_id, erasure.tenant, received_at, text, req.token)
+            event = scrubbed(event_type, event_id, erasure.tenant, received_at, text, req.token)
             for name, n in replace_event(session, table, event).items():
                 changed[name] += n
     digits = req.phone
@@ -187,7 +187,7 @@ def _needle(digits: str, dialect: Dialect) -> str | bytes:
     return digits if dialect == "duckdb" else digits.encode()
 
 
-def _scrubbed(
+def scrubbed(
     event_type: EventType,
     event_id: str,
     tenant: str,

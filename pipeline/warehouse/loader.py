@@ -37,11 +37,9 @@ from pipeline.consume.decode import event_type_of_topic
 from pipeline.errors import StaleOffsets, TopicRecreated, WarehouseUnavailable
 from pipeline.kafka_client import admin_settings, consumer_settings
 from pipeline.route import deadletter_topic, event_topic, raw_topic
-from pipeline.warehouse import chain
 from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Limits, Source, is_behind
 from pipeline.warehouse.metrics import LoaderMetrics
 from pipeline.warehouse.personal import Personal
-from pipeline.warehouse.sql import Session
 from pipeline.warehouse.target import Target
 from pipeline.warehouse.writes import QUEUED, Writes
 from pipeline.webhooks import EventType
@@ -228,7 +226,10 @@ class Loader:
                     "records. To load the new topic from its beginning, run "
                     f"DELETE FROM plug_offsets WHERE group_name = '{group}' AND topic = "
                     f"'{topic}' in the warehouse, then start the loader again (events "
-                    "already loaded are dropped by their event_id)."
+                    "already loaded are dropped by their event_id). An Iceberg lake keeps "
+                    "its offsets in plug_offsets' snapshot summary, not in rows: load it "
+                    "with a new --group instead (every topic is read again; what is "
+                    "there already is dropped by its keys)."
                 )
             begin = begins.get(tp, 0)
             if offset < begin:
@@ -498,11 +499,7 @@ class Loader:
         """Each keyed tenant's pseudonym key chain against the warehouse's (``chain.py``):
         recorded when new; a rotation not yet applied by ``rekey`` stops the loader."""
         pseudonyms = self.personal.policies.pseudonyms
-
-        def work(session: Session) -> list[str]:
-            return chain.check(session, pseudonyms)
-
-        recorded = await self._retrying("key chains", self.target.transact, work)
+        recorded = await self._retrying("key chains", self.target.check_chains, pseudonyms)
         if recorded:
             log.info("pseudonym key chains recorded for %d tenant(s)", len(recorded))
 

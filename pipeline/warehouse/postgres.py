@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import psycopg
 
 from pipeline.errors import WarehouseError, WarehouseUnavailable
-from pipeline.warehouse import erase, migrations
+from pipeline.privacy.subject import Pseudonyms
+from pipeline.warehouse import chain, erase, migrations
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.offsets import OFFSETS_QUERY, move_offsets
 from pipeline.warehouse.personal import Erased
@@ -134,6 +135,9 @@ class PostgresTarget:
             return erase.erased(_Session(conn).query(erase.erased_query(self.dialect)))
 
         return self._run(work)
+
+    def check_chains(self, pseudonyms: Pseudonyms) -> list[str]:
+        return self.transact(lambda session: chain.check(session, pseudonyms))
 
     def transact(self, work: Callable[[Session], T]) -> T:
         return self._run(lambda conn: work(_Session(conn)))

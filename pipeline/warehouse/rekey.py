@@ -16,11 +16,11 @@ import sys
 import msgspec
 
 from pipeline import config as configuration
-from pipeline.errors import WarehouseError
+from pipeline.errors import ConfigError, WarehouseError
 from pipeline.privacy.subject import Pseudonyms
 from pipeline.warehouse import chain
 from pipeline.warehouse.sql import Session
-from pipeline.warehouse.target import open_target
+from pipeline.warehouse.target import SqlTarget, open_target
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     except WarehouseError as exc:
         print(f"plug-pipeline rekey: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if not isinstance(target, SqlTarget):
+        target.close()
+        raise ConfigError(f"rekey works on DuckDB and PostgreSQL, not on {target.describe()}")
     try:
         target.migrate()
 

@@ -8,11 +8,13 @@ A target writes one batch's rows and moves its partitions' offsets in one transa
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
+from pipeline.privacy.subject import Pseudonyms
+from pipeline.warehouse.address import kind_of
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.personal import Erased
-from pipeline.warehouse.sql import Dialect, Session
+from pipeline.warehouse.sql import Session
 from pipeline.warehouse.views import ViewSettings
 
 T = TypeVar("T")
@@ -20,7 +22,9 @@ T = TypeVar("T")
 
 class Target(Protocol):
     @property
-    def dialect(self) -> Dialect: ...
+    def dialect(self) -> str:
+        """``duckdb``, ``postgresql`` or ``iceberg``."""
+        ...
 
     @property
     def catch_up_factor(self) -> int:
@@ -55,11 +59,21 @@ class Target(Protocol):
         offset as the loader knows it (None: no row yet)."""
         ...
 
-    def transact(self, work: Callable[[Session], T]) -> T:
-        """``work`` in one transaction of its own (key chains, ``rekey``)."""
+    def check_chains(self, pseudonyms: Pseudonyms) -> list[str]:
+        """Each keyed tenant's pseudonym key chain recorded if new, a ConfigError if one
+        differs from the recorded one (``chain.py``); the tenants recorded now."""
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SqlTarget(Target, Protocol):
+    """A warehouse that runs SQL in transactions of its own: DuckDB and PostgreSQL."""
+
+    def transact(self, work: Callable[[Session], T]) -> T:
+        """``work`` in one transaction of its own (``rekey``)."""
+        ...
 
 
 def open_target(
@@ -68,14 +82,23 @@ def open_target(
     dedup_hours: float | None = None,
     duckdb_memory_mb: int | None = None,
 ) -> Target:
-    """A ``postgresql://`` URL, or else a DuckDB file path; its KPI views are created with
-    ``view_settings`` (the defaults when None). ``dedup_hours``: DuckDB's window for
-    redeliveries (its default when None; PostgreSQL drops a redelivery of any age);
+    """A ``postgresql://`` (or ``postgres://``) URL, an ``iceberg+...`` catalog
+    (``pipeline/lake``) or a DuckDB file path (``address.py``: an unknown scheme raises
+    ``ConfigError``); KPI views are created with ``view_settings`` (the defaults when None;
+    the lake has none, ``lake/read.py`` makes them where it is read). ``dedup_hours``: the
+    window for redeliveries of DuckDB and the lake (their default when None; PostgreSQL
+    drops a redelivery of any age);
     ``duckdb_memory_mb``: DuckDB's memory limit (its default when None)."""
-    if where.startswith(("postgresql://", "postgres://")):
+    kind = kind_of(where)
+    if kind == "postgresql":
         from pipeline.warehouse.postgres import PostgresTarget
 
         return PostgresTarget(where, view_settings)
+    if kind == "iceberg":
+        from pipeline.lake.target import DEDUP_HOURS as LAKE_DEDUP_HOURS
+        from pipeline.lake.target import IcebergTarget
+
+        return IcebergTarget(where, LAKE_DEDUP_HOURS if dedup_hours is None else dedup_hours)
     from pipeline.warehouse.duckdb import DEDUP_HOURS, MEMORY_MB, DuckDBTarget
 
     return DuckDBTarget(

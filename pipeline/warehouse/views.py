@@ -65,18 +65,53 @@ class ViewSettings:
 _ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-/]+")
 
 
-def _seconds(later: str, earlier: str) -> str:
-    """Seconds from ``earlier`` to ``later`` (two timestamptz expressions), as float8."""
-    return f"CAST(EXTRACT(EPOCH FROM ({later}) - ({earlier})) AS float8)"
+@dataclass(frozen=True)
+class Flavour:
+    """What differs between the engines the views are written for: DuckDB and PostgreSQL
+    share one SQL (``sql``); Spark SQL (``spark``, over the lake's Iceberg tables) has no
+    ``AT TIME ZONE``, no ``float8`` and no ordered ``string_agg``."""
 
+    zone: str
+    spark: bool = False
 
-def _pct(part: str, whole: str) -> str:
-    """``100 * part / whole`` as float8; NULL when ``whole`` is 0."""
-    return f"100.0 * CAST({part} AS float8) / CAST(NULLIF({whole}, 0) AS float8)"
+    @property
+    def double(self) -> str:
+        return "DOUBLE" if self.spark else "float8"
 
+    @property
+    def text(self) -> str:
+        return "STRING" if self.spark else "VARCHAR"
 
-def _local(ts: str, zone: str) -> str:
-    return f"(({ts}) AT TIME ZONE '{zone}')"
+    @property
+    def day(self) -> str:
+        """An interval of 24 hours."""
+        return "INTERVAL 24 HOURS" if self.spark else "INTERVAL '24 hours'"
+
+    def seconds(self, later: str, earlier: str) -> str:
+        """Seconds from ``earlier`` to ``later`` (two timestamptz expressions), as float8."""
+        if self.spark:
+            return f"CAST(unix_micros({later}) - unix_micros({earlier}) AS DOUBLE) / 1000000.0"
+        return f"CAST(EXTRACT(EPOCH FROM ({later}) - ({earlier})) AS float8)"
+
+    def pct(self, part: str, whole: str) -> str:
+        """``100 * part / whole`` as float8; NULL when ``whole`` is 0."""
+        d = self.double
+        return f"100.0 * CAST({part} AS {d}) / CAST(NULLIF({whole}, 0) AS {d})"
+
+    def local(self, ts: str) -> str:
+        """A UTC time as the wall-clock time of the zone (Spark: its session in UTC)."""
+        if self.spark:
+            return f"from_utc_timestamp({ts}, '{self.zone}')"
+        return f"(({ts}) AT TIME ZONE '{self.zone}')"
+
+    def ordered_join(self, value: str, order: str) -> str:
+        """``value`` of every row joined with ", " in ``order``."""
+        if self.spark:
+            return (
+                f"concat_ws(', ', transform(array_sort(collect_list(struct({order} AS k, "
+                f"{value} AS v))), x -> x.v))"
+            )
+        return f"string_agg({value},\n                    ', ' ORDER BY {order})"
 
 
 def _summary(column: str, name: str) -> str:
@@ -88,9 +123,9 @@ def _summary(column: str, name: str) -> str:
     )
 
 
-def _kpi_settings(zone: str, sla: float) -> str:
+def _kpi_settings(f: Flavour, sla: float) -> str:
     return f"""
-SELECT CAST('{zone}' AS VARCHAR) AS time_zone, CAST({sla!r} AS float8) AS sla_seconds
+SELECT CAST('{f.zone}' AS {f.text}) AS time_zone, CAST({sla!r} AS {f.double}) AS sla_seconds
 """
 
 
@@ -106,7 +141,11 @@ _EARLIER_START = """
                AND e.event_id < s.event_id))"""
 
 
-def _attendance(zone: str) -> str:
+_CATEGORY_LABEL = """CASE WHEN c.item_name IS NULL THEN c.category_name
+                         ELSE c.category_name || ': ' || c.item_name END"""
+
+
+def _attendance(f: Flavour) -> str:
     # The latest finish of an attendance wins (Plug may send a corrected finish); its
     # transcript and categories are the ones counted. The first start gives the operator
     # who picked it up. Both are picked with NOT EXISTS rather than a row_number() = 1
@@ -147,9 +186,7 @@ first_reply AS (
 ),
 categories AS (
   SELECT c.event_id,
-         string_agg(CASE WHEN c.item_name IS NULL THEN c.category_name
-                         ELSE c.category_name || ': ' || c.item_name END,
-                    ', ' ORDER BY c.position) AS categories
+         {f.ordered_join(_CATEGORY_LABEL, "c.position")} AS categories
   FROM attendance_category c
   WHERE c.event_id IN (SELECT event_id FROM finished)
   GROUP BY c.event_id
@@ -200,22 +237,22 @@ joined AS (
 SELECT tenant, attendance_number, event_id, status, customer_name, customer_phone,
        department, operator, finished_by, categories,
        request_time, start_time, end_time, ended_at,
-       CAST({_local("ended_at", zone)} AS DATE) AS day,
-       {_local("ended_at", zone)} AS ended_at_local,
-       {_seconds("start_time", "request_time")} AS queue_wait_s,
-       {_seconds("end_time", "start_time")} AS handle_s,
+       CAST({f.local("ended_at")} AS DATE) AS day,
+       {f.local("ended_at")} AS ended_at_local,
+       {f.seconds("start_time", "request_time")} AS queue_wait_s,
+       {f.seconds("end_time", "start_time")} AS handle_s,
        first_customer_at, first_response_at,
-       {_seconds("first_response_at", "first_customer_at")} AS first_response_s,
+       {f.seconds("first_response_at", "first_customer_at")} AS first_response_s,
        messages_in, messages_out, messages_automatic,
        messages_in + messages_out + messages_automatic AS messages_total,
        transferred,
        COALESCE(customer_phone IS NOT NULL AND next_contact_at IS NOT NULL
-                AND next_contact_at <= ended_at + INTERVAL '24 hours', FALSE) AS recontact_24h
+                AND next_contact_at <= ended_at + {f.day}, FALSE) AS recontact_24h
 FROM joined
 """
 
 
-def _kpi_daily(zone: str, sla: float) -> str:
+def _kpi_daily(f: Flavour, sla: float) -> str:
     # Started and finished attendances are counted on their own days (start and end), so
     # the two halves are stacked and grouped once; NULL metrics on started rows are
     # ignored by every aggregate.
@@ -226,10 +263,10 @@ WITH first_start AS (
   WHERE NOT EXISTS ({_EARLIER_START})
 ),
 stacked AS (
-  SELECT tenant, CAST({_local("started_at", zone)} AS DATE) AS day, department,
+  SELECT tenant, CAST({f.local("started_at")} AS DATE) AS day, department,
          1 AS started, 0 AS finished,
-         CAST(NULL AS float8) AS queue_wait_s, CAST(NULL AS float8) AS handle_s,
-         CAST(NULL AS float8) AS first_response_s,
+         CAST(NULL AS {f.double}) AS queue_wait_s, CAST(NULL AS {f.double}) AS handle_s,
+         CAST(NULL AS {f.double}) AS first_response_s,
          FALSE AS customer_wrote, CAST(NULL AS BIGINT) AS messages_total,
          FALSE AS recontact_24h
   FROM first_start
@@ -244,23 +281,23 @@ SELECT tenant, day, department,
   {_summary("queue_wait_s", "wait")},
   {_summary("handle_s", "handle")},
   {_summary("first_response_s", "first_response")},
-  CAST({sla!r} AS float8) AS sla_threshold_s,
+  CAST({sla!r} AS {f.double}) AS sla_threshold_s,
   count(*) FILTER (WHERE customer_wrote) AS sla_eligible,
   count(*) FILTER (WHERE first_response_s <= {sla!r}) AS sla_met,
   {
-        _pct(
+        f.pct(
             f"count(*) FILTER (WHERE first_response_s <= {sla!r})",
             "count(*) FILTER (WHERE customer_wrote)",
         )
     } AS sla_pct,
-  avg(CAST(messages_total AS float8)) AS messages_per_attendance,
-  {_pct("count(*) FILTER (WHERE recontact_24h)", "sum(finished)")} AS recontact_pct
+  avg(CAST(messages_total AS {f.double})) AS messages_per_attendance,
+  {f.pct("count(*) FILTER (WHERE recontact_24h)", "sum(finished)")} AS recontact_pct
 FROM stacked
 GROUP BY tenant, day, department
 """
 
 
-def _operator_daily(zone: str) -> str:
+def _operator_daily(f: Flavour) -> str:
     # Concurrency: +1 at each start, -1 at each end, summed in time order per operator;
     # an end sorts before a start at the same instant (a hand-over is not an overlap).
     return f"""
@@ -283,16 +320,16 @@ running AS (
   FROM steps
 ),
 peak AS (
-  SELECT tenant, operator, CAST({_local("event_at", zone)} AS DATE) AS day,
+  SELECT tenant, operator, CAST({f.local("event_at")} AS DATE) AS day,
          max(open_now) AS max_concurrency
-  FROM running GROUP BY tenant, operator, CAST({_local("event_at", zone)} AS DATE)
+  FROM running GROUP BY tenant, operator, CAST({f.local("event_at")} AS DATE)
 )
 SELECT w.tenant, w.day, w.operator,
        count(*) AS attendances,
        sum(w.handle_s) AS handle_total_s,
        avg(w.handle_s) AS avg_handle_s,
        avg(w.first_response_s) AS avg_first_response_s,
-       sum(w.handle_s) / NULLIF({_seconds("max(w.end_time)", "min(w.start_time)")}, 0)
+       sum(w.handle_s) / NULLIF({f.seconds("max(w.end_time)", "min(w.start_time)")}, 0)
          AS avg_concurrency,
        COALESCE(max(p.max_concurrency), 0) AS max_concurrency
 FROM worked w
@@ -310,12 +347,12 @@ GROUP BY a.tenant, a.day, c.category_id, c.category_name, c.item_id, c.item_name
 """
 
 
-def _message_delivery(zone: str) -> str:
+def _message_delivery(f: Flavour) -> str:
     # A message READ or PLAYED was delivered too, even when its RECEIVED callback is missing.
     return f"""
 WITH outbound AS (
   SELECT tenant, message_id, phone, instance_id, COALESCE(moment, received_at) AS event_at,
-         CAST(NULL AS VARCHAR) AS error, CAST(NULL AS VARCHAR) AS error_code
+         CAST(NULL AS {f.text}) AS error, CAST(NULL AS {f.text}) AS error_code
   FROM message_sent WHERE message_id IS NOT NULL
   UNION ALL
   SELECT tenant, message_id, phone, instance_id, COALESCE(moment, received_at), error, error_code
@@ -340,33 +377,35 @@ statuses AS (
   GROUP BY tenant, message_id
 )
 SELECT s.tenant, s.message_id, s.phone, s.instance_id, s.sent_at,
-       CAST({_local("s.sent_at", zone)} AS DATE) AS day,
+       CAST({f.local("s.sent_at")} AS DATE) AS day,
        st.delivered_at, st.read_at, st.played_at, s.failed_at, s.error, s.error_code,
        CASE WHEN s.failed_at IS NOT NULL THEN 'failed'
             WHEN st.read_at IS NOT NULL THEN 'read'
             WHEN st.delivered_at IS NOT NULL THEN 'delivered'
             ELSE 'sent' END AS outcome,
-       {_seconds("st.delivered_at", "s.sent_at")} AS deliver_s,
-       {_seconds("st.read_at", "s.sent_at")} AS read_s
+       {f.seconds("st.delivered_at", "s.sent_at")} AS deliver_s,
+       {f.seconds("st.read_at", "s.sent_at")} AS read_s
 FROM sent s
 LEFT JOIN statuses st ON st.tenant = s.tenant AND st.message_id = s.message_id
 """
 
 
-_DELIVERY_DAILY = f"""
+def _delivery_daily(f: Flavour) -> str:
+    return f"""
 SELECT tenant, day,
        count(*) AS messages,
        count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered,
        count(*) FILTER (WHERE read_at IS NOT NULL) AS read,
        count(*) FILTER (WHERE outcome = 'failed') AS failed,
-       {_pct("count(*) FILTER (WHERE delivered_at IS NOT NULL)", "count(*)")} AS delivered_pct,
-       {_pct("count(*) FILTER (WHERE read_at IS NOT NULL)", "count(*)")} AS read_pct,
-       {_pct("count(*) FILTER (WHERE outcome = 'failed')", "count(*)")} AS failure_pct,
+       {f.pct("count(*) FILTER (WHERE delivered_at IS NOT NULL)", "count(*)")} AS delivered_pct,
+       {f.pct("count(*) FILTER (WHERE read_at IS NOT NULL)", "count(*)")} AS read_pct,
+       {f.pct("count(*) FILTER (WHERE outcome = 'failed')", "count(*)")} AS failure_pct,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY deliver_s) AS p50_deliver_s,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY read_s) AS p50_read_s
 FROM message_delivery
 GROUP BY tenant, day
 """
+
 
 _DELIVERY_ERROR_DAILY = """
 SELECT tenant, day, error, error_code, count(*) AS failures
@@ -375,13 +414,13 @@ GROUP BY tenant, day, error, error_code
 """
 
 
-def _instance_downtime(zone: str) -> str:
+def _instance_downtime(f: Flavour) -> str:
     # Any later event of the same instance (a message in or out, a status) shows it back.
     # Disconnects without an instance id cannot be matched and stay open (NULL).
     return f"""
 WITH activity AS (
   SELECT tenant, instance_id, COALESCE(moment, received_at) AS event_at, 0 AS is_disconnect,
-         CAST(NULL AS VARCHAR) AS event_id, CAST(NULL AS VARCHAR) AS error
+         CAST(NULL AS {f.text}) AS event_id, CAST(NULL AS {f.text}) AS error
   FROM message_received WHERE instance_id IS NOT NULL
   UNION ALL
   SELECT tenant, instance_id, COALESCE(moment, received_at), 0, NULL, NULL
@@ -393,7 +432,7 @@ WITH activity AS (
   SELECT tenant, instance_id, COALESCE(moment, received_at), 0, NULL, NULL
   FROM message_status WHERE instance_id IS NOT NULL
   UNION ALL
-  SELECT tenant, instance_id, COALESCE(moment, received_at), 1, CAST(event_id AS VARCHAR), error
+  SELECT tenant, instance_id, COALESCE(moment, received_at), 1, CAST(event_id AS {f.text}), error
   FROM instance_disconnected
 ),
 ordered AS (
@@ -407,9 +446,9 @@ ordered AS (
   FROM activity
 )
 SELECT tenant, instance_id, event_id, error, event_at AS disconnected_at,
-       CAST({_local("event_at", zone)} AS DATE) AS day,
+       CAST({f.local("event_at")} AS DATE) AS day,
        CASE WHEN instance_id IS NOT NULL THEN back_at END AS back_at,
-       CASE WHEN instance_id IS NOT NULL THEN {_seconds("back_at", "event_at")} END AS downtime_s
+       CASE WHEN instance_id IS NOT NULL THEN {f.seconds("back_at", "event_at")} END AS downtime_s
 FROM ordered WHERE is_disconnect = 1
 """
 
@@ -427,21 +466,24 @@ def _check(time_zone: str, sla_seconds: float) -> None:
 
 
 def definitions(
-    time_zone: str = DEFAULT_TIME_ZONE, sla_seconds: float = DEFAULT_SLA_SECONDS
+    time_zone: str = DEFAULT_TIME_ZONE,
+    sla_seconds: float = DEFAULT_SLA_SECONDS,
+    spark: bool = False,
 ) -> dict[str, str]:
-    """Each view's SELECT, in creation order."""
+    """Each view's SELECT, in creation order (in Spark SQL when ``spark``)."""
     _check(time_zone, sla_seconds)
     sla = float(sla_seconds)
+    f = Flavour(time_zone, spark)
     return {
-        "kpi_settings": _kpi_settings(time_zone, sla),
-        "attendance": _attendance(time_zone),
-        "kpi_daily": _kpi_daily(time_zone, sla),
-        "operator_daily": _operator_daily(time_zone),
+        "kpi_settings": _kpi_settings(f, sla),
+        "attendance": _attendance(f),
+        "kpi_daily": _kpi_daily(f, sla),
+        "operator_daily": _operator_daily(f),
         "category_daily": _CATEGORY_DAILY,
-        "message_delivery": _message_delivery(time_zone),
-        "delivery_daily": _DELIVERY_DAILY,
+        "message_delivery": _message_delivery(f),
+        "delivery_daily": _delivery_daily(f),
         "delivery_error_daily": _DELIVERY_ERROR_DAILY,
-        "instance_downtime": _instance_downtime(time_zone),
+        "instance_downtime": _instance_downtime(f),
     }
 
 
@@ -461,3 +503,13 @@ def statements(
     options = " WITH (security_invoker = true)" if dialect == "postgresql" else ""
     creates = [f"CREATE VIEW {name}{options} AS{sql}" for name, sql in views.items()]
     return drops + creates
+
+
+def spark_statements(
+    time_zone: str = DEFAULT_TIME_ZONE, sla_seconds: float = DEFAULT_SLA_SECONDS
+) -> list[str]:
+    """The views in Spark SQL, as temporary views over the tables of the current
+    namespace (``USE <catalog>.<namespace>`` first): a lake's readers make them in their
+    own session (docs/lakehouse.md)."""
+    views = definitions(time_zone, sla_seconds, spark=True)
+    return [f"CREATE OR REPLACE TEMPORARY VIEW {name} AS{sql}" for name, sql in views.items()]

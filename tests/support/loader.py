@@ -18,6 +18,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from pipeline import ingest
 from pipeline.errors import Malformed
+from pipeline.lake import catalog as lake_catalog
+from pipeline.lake import ledger
+from pipeline.lake import read as lake_read
 from pipeline.record import Record
 from pipeline.simulate.generator import Generator
 from pipeline.webhooks import Webhook, all_topics
@@ -125,7 +128,11 @@ def pg_database(base_url: str = PG_URL) -> Iterator[str]:
 
 
 def query(target: str, sql: str) -> list[tuple[object, ...]]:
-    """Read back with a client of the test's own (the loader has exited or is elsewhere)."""
+    """Read back with a client of the test's own (the loader has exited or is elsewhere);
+    a lake through DuckDB over pyiceberg's scans of its tables as they are now."""
+    if target.startswith("iceberg+"):
+        with lake_read.connect(target, views=False) as con:
+            return con.execute(sql).fetchall()
     if target.startswith("postgresql://"):
         with psycopg.connect(target) as conn:
             return conn.execute(sql.encode()).fetchall()
@@ -177,11 +184,33 @@ def start_loader(
 
 def loaded_records(target: str) -> int:
     """Records the warehouse holds offsets for (0 before the first batch or the tables)."""
+    if target.startswith("iceberg+"):
+        return lake_loaded_records(target)
     try:
         rows = query(target, "SELECT coalesce(sum(next_offset), 0) FROM plug_offsets")
     except (psycopg.Error, duckdb.Error):
         return 0
     return int(str(rows[0][0]))  # an int from DuckDB, a Decimal from PostgreSQL
+
+
+def lake_loaded_records(target: str) -> int:
+    """The lake's offsets summed over groups and partitions, read from the summary of
+    ``plug_offsets`` as the loader reads them (0 before the tables)."""
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+    from sqlalchemy.exc import OperationalError
+
+    address = lake_catalog.parse(target)
+    try:
+        catalog = lake_catalog.open_catalog(address)
+    except OperationalError:
+        return 0
+    try:
+        table = catalog.load_table(address.identifier("plug_offsets"))
+        return sum(n for tps in ledger.read(table).values() for n in tps.values())
+    except (NoSuchTableError, NoSuchNamespaceError, OperationalError):
+        return 0
+    finally:
+        catalog.engine.dispose()
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 120) -> None:

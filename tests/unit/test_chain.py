@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import ConfigError
+from pipeline.lake.target import IcebergTarget
 from pipeline.privacy.subject import Pseudonyms, rekey
 from pipeline.warehouse import chain
 from pipeline.warehouse.duckdb import DuckDBTarget
 from pipeline.warehouse.sql import Session
-from pipeline.warehouse.target import Target, open_target
+from pipeline.warehouse.target import SqlTarget, open_target
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Iterator[Target]:
+def target(tmp_path: Path) -> Iterator[SqlTarget]:
     opened = open_target(str(tmp_path / "w.duckdb"))
     assert isinstance(opened, DuckDBTarget)
     opened.migrate()
@@ -24,21 +25,18 @@ def target(tmp_path: Path) -> Iterator[Target]:
     opened.close()
 
 
-def check(target: Target, keys: dict[str, tuple[str, ...]]) -> list[str]:
-    def work(session: Session) -> list[str]:
-        return chain.check(session, Pseudonyms(keys))
-
-    return target.transact(work)
+def check(target: SqlTarget, keys: dict[str, tuple[str, ...]]) -> list[str]:
+    return target.check_chains(Pseudonyms(keys))
 
 
-def apply(target: Target, keys: dict[str, tuple[str, ...]], tenant: str) -> dict[str, int]:
+def apply(target: SqlTarget, keys: dict[str, tuple[str, ...]], tenant: str) -> dict[str, int]:
     def work(session: Session) -> dict[str, int]:
         return chain.apply(session, tenant, Pseudonyms(keys))
 
     return target.transact(work)
 
 
-def test_a_chain_is_recorded_once_then_checked(target: Target) -> None:
+def test_a_chain_is_recorded_once_then_checked(target: SqlTarget) -> None:
     assert check(target, {"acme": ("k1",)}) == ["acme"]
     assert check(target, {"acme": ("k1",)}) == []
     with pytest.raises(ConfigError, match="rekey --tenant acme") as raised:
@@ -46,7 +44,7 @@ def test_a_chain_is_recorded_once_then_checked(target: Target) -> None:
     assert "k2" not in str(raised.value)
 
 
-def test_rekey_moves_the_recorded_chain_and_then_has_nothing_to_do(target: Target) -> None:
+def test_rekey_moves_the_recorded_chain_and_then_has_nothing_to_do(target: SqlTarget) -> None:
     check(target, {"acme": ("k1",), "globex": ("g1",)})
     assert apply(target, {"acme": ("k1", "k2")}, "acme") == {}  # no rows to move
     assert check(target, {"acme": ("k1", "k2"), "globex": ("g1",)}) == []
@@ -57,14 +55,14 @@ def test_rekey_moves_the_recorded_chain_and_then_has_nothing_to_do(target: Targe
     "given", [("k9", "k2"), ("k2",), ("k1",)], ids=["replaced", "removed", "unchanged-but-short"]
 )
 def test_a_chain_that_does_not_extend_the_recorded_one_is_refused(
-    target: Target, given: tuple[str, ...]
+    target: SqlTarget, given: tuple[str, ...]
 ) -> None:
     check(target, {"acme": ("k1", "k2")})
     with pytest.raises(ConfigError, match="adds a key at the end"):
         apply(target, {"acme": given}, "acme")
 
 
-def test_no_recorded_chain_is_nothing_to_rekey(target: Target) -> None:
+def test_no_recorded_chain_is_nothing_to_rekey(target: SqlTarget) -> None:
     with pytest.raises(ConfigError, match="no key chain"):
         apply(target, {"acme": ("k1", "k2")}, "acme")
 
@@ -82,3 +80,17 @@ def test_mapped_moves_pseudonyms_only_wherever_they_are() -> None:
         "a": [moved(ps), "ps:short", 5, None],
         "b": {"c": moved(ps), "d": "5511"},
     }
+
+
+def test_a_lake_records_its_chains_and_refuses_another(tmp_path: Path) -> None:
+    lake = IcebergTarget(f"iceberg+sqlite:///{tmp_path}/lake/catalog.db")
+    lake.migrate()
+    assert lake.check_chains(Pseudonyms({"acme": ("k1",)})) == ["acme"]
+    assert lake.check_chains(Pseudonyms({"acme": ("k1",), "globex": ("g1",)})) == ["globex"]
+    again = IcebergTarget(f"iceberg+sqlite:///{tmp_path}/lake/catalog.db")  # read back
+    assert again.check_chains(Pseudonyms({"acme": ("k1",), "globex": ("g1",)})) == []
+    with pytest.raises(ConfigError, match="cannot be moved") as raised:
+        again.check_chains(Pseudonyms({"acme": ("k1", "k2")}))
+    assert "k2" not in str(raised.value)
+    lake.close()
+    again.close()

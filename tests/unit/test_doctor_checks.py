@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Config
+from pipeline.lake.schema import BOOKKEEPING, LAKE_TABLES
+from pipeline.lake.target import IcebergTarget
 from pipeline.ops.doctor import check_alerts, check_spool, check_tls, check_warehouse
 from tests.support.alerts import alerts_file
 
@@ -86,3 +88,13 @@ def test_alerts_checked_when_a_file_is_set(tmp_path: Path) -> None:
     assert missing is not None
     assert missing.status == "fail"
     assert "none.toml: cannot read it" in missing.detail
+
+
+def test_doctor_opens_a_lakes_catalog_and_refuses_an_unknown_scheme(tmp_path: Path) -> None:
+    lake = f"iceberg+sqlite:///{tmp_path}/lake/catalog.db"
+    empty = check_warehouse(lake, 2)
+    assert (empty.status, "0 tables" in empty.detail) == ("ok", True)
+    IcebergTarget(lake).migrate()
+    assert f"{len(LAKE_TABLES) + len(BOOKKEEPING)} tables" in check_warehouse(lake, 2).detail
+    unknown = check_warehouse("mysql://x@h/db", 2)
+    assert (unknown.status, "unknown warehouse scheme" in unknown.detail) == ("fail", True)
