@@ -51,7 +51,9 @@ def test_built_once_and_a_200_is_a_record_on_its_topic(broker: str) -> None:
 
     prefix = f"gopeer{uuid.uuid4().hex[:8]}"
     topic = f"{prefix}.message.received"
-    kafka.create_topics([topic], partitions=1)
+    others = {"message-status": f"{prefix}.message.status"}
+    others["finish-attendance"] = f"{prefix}.attendance.finished"
+    kafka.create_topics([topic, *others.values()], partitions=1)
     port = free_port()
     env = dict(os.environ, GOMAXPROCS="1", GOPEER_TOKEN="t0ken", GOPEER_TOPIC_PREFIX=prefix)
     cmd = [str(binary), "-port", str(port), "-bootstrap", broker]
@@ -66,6 +68,11 @@ def test_built_once_and_a_200_is_a_record_on_its_topic(broker: str) -> None:
         assert post(f"{url}?token=t0ken", b"{not json") == 422
         assert post(f"{url}?token=t0ken", body) == 200
         records = kafka.read_all([topic], until=1)
+        # The bench's other bodies, each on its own topic.
+        status, finish = gen.message_status_body(), gen.finish_attendance_body(40)
+        for path, sent_body in (("message-status", status), ("finish-attendance", finish)):
+            assert post(f"http://127.0.0.1:{port}/webhooks/{path}?token=t0ken", sent_body) == 200
+        read_back = kafka.read_all(list(others.values()), until=2)
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
@@ -74,6 +81,10 @@ def test_built_once_and_a_200_is_a_record_on_its_topic(broker: str) -> None:
     assert len(records) == 1
     assert records[0].key == sent["phone"].encode()
     assert json.loads(records[0].value)["messageId"] == sent["messageId"]
+    by_topic = {r.topic: json.loads(r.value) for r in read_back}
+    assert by_topic[others["message-status"]]["ids"] == json.loads(status)["ids"]
+    finished = by_topic[others["finish-attendance"]]
+    assert len(finished["chat"]) == len(json.loads(finish)["chat"])
 
 
 def test_a_source_that_does_not_compile_is_a_clear_error(tmp_path: Path) -> None:
