@@ -1,8 +1,8 @@
 """End-to-end benchmark of the ingress against a real local Kafka (``make bench``).
 
 What it measures, for each target (the ingress, the HTTP ceiling, the hand-written
-FastAPI service) and each body (receive-message ~1 KB, message-status, a 40-message
-finish-attendance, all from ``Generator(seed=1)``):
+FastAPI service, the Go peer on one core) and each body (receive-message ~1 KB,
+message-status, a 40-message finish-attendance, all from ``Generator(seed=1)``):
 
 * max webhooks/s: closed-loop ``wrk`` (``-t1 -c64``) POSTing the body;
 * p50/p99 latency at 25 %, 50 % and 75 % of that max, from an open-loop client of this
@@ -36,9 +36,10 @@ Writes ``bench/RESULTS.md`` and ``bench/out/e2e.json``; never fails on a missed 
 ``--strict`` is given).
 
 The modules, in the order a run uses them: ``settings`` (CPUs, bodies, targets,
-durations), ``broker`` (this run's Kafka, end offsets), ``targets`` (the servers, started
-and stopped), ``wrk`` (the closed-loop maximum), ``openloop`` (the open-loop client),
-``procfs`` (CPU time, steal and peak RSS from ``/proc``), ``measure`` (one row),
-``pyspy`` (``--profile``), ``rows`` (medians over the rounds), ``report`` (the tables
-and bench/RESULTS.md) and ``__main__`` (the command line).
+durations), ``broker`` (this run's Kafka, end offsets), ``gopeer`` (the Go peer's binary,
+built once), ``targets`` (the servers, started and stopped), ``wrk`` (the closed-loop
+maximum), ``openloop`` (the open-loop client), ``procfs`` (CPU time, steal and peak RSS
+from ``/proc``), ``measure`` (one row), ``pyspy`` (``--profile``), ``rows`` (medians over
+the rounds), ``report`` (the tables and bench/RESULTS.md) and ``__main__`` (the command
+line).
 """

@@ -17,14 +17,14 @@ from typing import Any
 
 from bench import wakeup
 from bench.common import BENCH, OUT, ROOT, log
-from bench.e2e import openloop
+from bench.e2e import gopeer, openloop
 from bench.e2e.broker import Broker
 from bench.e2e.measure import measure_or_skip, warm_broker, write_bodies
 from bench.e2e.pyspy import profile_of
 from bench.e2e.report import kept_sections, machine, ratios, render, table, verdicts
 from bench.e2e.rows import Row, median_rows, round_order
 from bench.e2e.settings import BODIES, FULL, QUICK
-from bench.e2e.targets import Target, make_targets
+from bench.e2e.targets import Target, gopeer_target, make_targets
 from bench.e2e.wrk import LUA, Load, ensure_wrk
 
 
@@ -56,8 +56,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--targets",
-        default="ingress,ceiling,handwritten",
-        help="comma-separated: ingress, ceiling, handwritten",
+        default="ingress,ceiling,handwritten,gopeer",
+        help="comma-separated: ingress, ceiling, handwritten, gopeer",
     )
     p.add_argument(
         "--workers",
@@ -129,6 +129,11 @@ def prepare(p: argparse.ArgumentParser, args: argparse.Namespace) -> Run:
     load = Load(wrk, lua, write_bodies(), d, args.connections)
     targets, notes = make_targets(args.workers)
     names = target_names(p, listed(args.targets), targets)
+    if "gopeer" in names:
+        try:
+            targets["gopeer"] = gopeer_target(gopeer.build())
+        except gopeer.BuildError as exc:
+            raise SystemExit(f"bench: {exc}") from None
     for port in {targets[n].port for n in names if n in targets}:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -141,8 +146,8 @@ def target_names(
 ) -> list[str]:
     """``--targets``, checked, with the ``--workers`` row right after the ingress's."""
     for n in names:
-        if n not in targets and n != "ingress-workers":
-            p.error(f"unknown target {n!r}; known: {', '.join(targets)}")
+        if n not in targets and n not in ("ingress-workers", "gopeer"):
+            p.error(f"unknown target {n!r}; known: {', '.join([*targets, 'gopeer'])}")
     if "ingress-workers" in targets and "ingress-workers" not in names:
         names.insert(names.index("ingress") + 1 if "ingress" in names else 0, "ingress-workers")
     return names

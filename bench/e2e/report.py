@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from bench.e2e.settings import (
     SERVER_CPU,
     TARGET_CEILING_RATIO,
     TARGET_FINISH40_HANDWRITTEN_RATIO,
+    TARGET_GOPEER_RATIO,
     TARGET_HANDWRITTEN_RATIO,
     TARGET_P99_MS,
     TARGET_RSS_MB,
@@ -39,9 +41,12 @@ def machine() -> dict[str, Any]:
     except ImportError:
         stack["uvicorn http"] = "h11"
     wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    go = shutil.which("go")
+    go_v = subprocess.run([go, "version"], capture_output=True, text=True).stdout if go else ""
     return {
         **common_machine(),
         "wrk": wrk_v.strip(),
+        "go": go_v.strip() or "no Go on PATH",
         "kafka": "Apache Kafka 4.3.1 (KRaft, single node, deploy/kafka-local)",
         "versions": stack,
         "loadavg_at_start": os.getloadavg(),
@@ -191,6 +196,7 @@ def verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
 def ratio_verdicts(rows: list[Row]) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     compared = (
+        ("receive", "gopeer", "the Go peer (one core)", TARGET_GOPEER_RATIO),
         ("receive", "ceiling", "the aiohttp web.Application ceiling", TARGET_CEILING_RATIO),
         ("receive", "handwritten", "hand-written", TARGET_HANDWRITTEN_RATIO),
         ("finish40", "handwritten", "hand-written", TARGET_FINISH40_HANDWRITTEN_RATIO),
@@ -260,7 +266,7 @@ def ratios(rows: list[Row]) -> list[str]:
         if ing is None or ing.skipped:
             continue
         parts, by_cpu = [], []
-        for other in ("ceiling", "handwritten", "ingress-workers"):
+        for other in ("gopeer", "ceiling", "handwritten", "ingress-workers"):
             o = measured_row(rows, other, body)
             if o is None:
                 continue
@@ -320,7 +326,8 @@ def render(
         f"- machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}, "
         f"load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}",
         f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
-        f"- {m['kafka']} on {BOOTSTRAP}, not pinned; {m['wrk']}",
+        f"- {m['kafka']} on {BOOTSTRAP}, not pinned; {m['wrk']}; "
+        f"the Go peer built with {m.get('go', '-')}",
         f"- mode: {meta['mode']}; the broker warmed up by "
         f"{meta['durations']['broker_warmup']:g} s of webhooks before the first row "
         f"(`warm_broker`); durations: warm-up {meta['durations']['warmup']:g} s, "
@@ -431,6 +438,11 @@ def render(
         "  models, `send_and_wait` per request (acks=all, idempotent, aiokafka defaults: no",
         "  linger, no compression), uvicorn with one worker. The ceiling",
         "  (`bench/baselines/ceiling.py`): aiohttp on uvloop, reads the body, answers 200.",
+        "- The Go peer (`bench/baselines/gopeer/`, built by `bench/e2e/gopeer.py` with the",
+        "  machine's Go, franz-go from the Go module proxy checked against the committed",
+        "  `go.sum`): `net/http` + `encoding/json` decoding the body into a struct and",
+        "  re-encoding it + franz-go `ProduceSync` per webhook (acks=all, idempotent, franz-go's",
+        "  defaults otherwise), `GOMAXPROCS=1`: what one core of a compiled service does.",
         "- On a 2-core machine with a broker on the same cores the figures are a lower bound",
         "  and noisy from run to run (other work on the machine shows in the load average).",
     ]

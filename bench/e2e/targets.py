@@ -1,5 +1,5 @@
-"""The servers measured (the ingress, the HTTP ceiling, the hand-written service) and how
-each is started, probed and stopped."""
+"""The servers measured (the ingress, the HTTP ceiling, the hand-written service, the Go
+peer) and how each is started, probed and stopped."""
 
 from __future__ import annotations
 
@@ -22,7 +22,13 @@ VENV_BIN = Path(sys.executable).parent
 TOKEN = "bench-token"
 TENANT = "bench"
 PREFIX = "bench"
-PORTS = {"ingress": 18080, "ceiling": 18081, "handwritten": 18082, "ingress-workers": 18083}
+PORTS = {
+    "ingress": 18080,
+    "ceiling": 18081,
+    "handwritten": 18082,
+    "ingress-workers": 18083,
+    "gopeer": 18084,
+}
 
 
 @dataclass
@@ -125,9 +131,25 @@ def serve_supports_workers() -> bool:
     return "--workers" in out.stdout
 
 
-def make_targets(workers: int) -> tuple[dict[str, Target], list[str]]:
+def base_env() -> dict[str, str]:
+    """The servers' environment: the caller's, less the ingress's and Kafka's settings."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PLUG_PIPELINE_", "KAFKA_"))}
     base["PYTHONUNBUFFERED"] = "1"
+    return base
+
+
+def gopeer_target(binary: Path) -> Target:
+    """The Go peer (bench/baselines/gopeer/, built by bench/e2e/gopeer.py) on one core:
+    ``GOMAXPROCS=1``, as the Python servers run one event loop."""
+    port = PORTS["gopeer"]
+    cmd = [str(binary), "-port", str(port), "-bootstrap", BOOTSTRAP]
+    env = dict(base_env(), GOMAXPROCS="1", GOPEER_TOKEN=TOKEN, GOPEER_TOPIC_PREFIX="gopeer")
+    label = "Go net/http+encoding/json+franz-go ProduceSync"
+    return Target("gopeer", label, cmd, env, port, "/healthz", "gopeer")
+
+
+def make_targets(workers: int) -> tuple[dict[str, Target], list[str]]:
+    base = base_env()
     ingress_env = dict(
         base,
         KAFKA_BOOTSTRAP_SERVERS=BOOTSTRAP,

@@ -71,3 +71,53 @@ def test_concurrent_publishes_keep_key_order_and_deliver_once(broker: str) -> No
         assert record.key == f"acme:55{int(n):09d}".encode()
         sent_order[int(n)].append(int(seq))
     assert sent_order == {n: list(range(PER_KEY)) for n in range(KEYS)}
+
+
+def test_known_partitions_are_not_looked_up_per_record(broker: str) -> None:
+    """aiokafka's ``send`` copies the topic's partition set (``partitions_for_topic``) twice
+    a record; once a topic's partitions are known the sink appends without it."""
+    prefix = f"sink-lookups-{uuid.uuid4().hex[:8]}"
+    topics = [f"{prefix}.event", f"{prefix}.raw"]
+    kafka.create_topics(topics, partitions=3)
+    config = Config(bootstrap_servers=broker, create_topics=False)
+    webhooks = 200
+    lookups = 0
+
+    async def publish_all() -> None:
+        nonlocal lookups
+        sink = KafkaSink(config)
+        await sink.start()
+        await sink.wait_connected()
+        producer = sink._producer
+        assert producer is not None
+        cluster = producer.client.cluster
+        partitions_for_topic = cluster.partitions_for_topic
+
+        def counted(topic: str) -> Any:
+            nonlocal lookups
+            lookups += 1
+            return partitions_for_topic(topic)
+
+        cluster.partitions_for_topic = counted
+
+        async def webhook(n: int) -> None:
+            key = f"acme:55{n % 16:09d}".encode()
+            pair = tuple(Record(t, key, b"%d" % n, [("event-id", b"%d" % n)], "") for t in topics)
+            assert await sink.publish(pair) == "published"
+
+        try:
+            # The first records wait for the topics' metadata, through send; then it is known.
+            for n in range(2):
+                await webhook(n)
+            assert lookups > 0
+            lookups = 0
+            await asyncio.gather(*(webhook(n) for n in range(2, webhooks)))
+        finally:
+            await sink.stop()
+
+    asyncio.run(publish_all())
+    # None, or a few after a metadata refresh (it forgets the partitions); send's way
+    # would be four a webhook.
+    assert lookups <= 8, lookups
+    records = kafka.read_all(topics, until=2 * webhooks)
+    assert len(records) == 2 * webhooks
