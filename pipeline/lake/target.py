@@ -166,6 +166,14 @@ class IcebergTarget:
         summary = {BATCH_PROPERTY: _batch_summary(group, batch.offsets)}
         inserted: dict[str, pa.Array] = {}  # parent table -> event ids new in it
         children = []
+        # Each child table's snapshot before this batch's parents commit: if it is still
+        # the table's when their children are written, no other writer can have written
+        # children of those parents (see _append_new).
+        seen = {
+            table.name: _snapshot_id(self.table(table.name))
+            for table in batch.staged
+            if table.parent
+        }
         for table, staged in batch.staged.items():
             if table.parent:
                 children.append((table, staged))
@@ -174,7 +182,7 @@ class IcebergTarget:
             if fresh is not None and "event_id" in table.column_names:
                 inserted[table.name] = fresh.column("event_id")
         for table, staged in children:
-            self._children(BY_TABLE[table], staged, inserted, summary)
+            self._children(BY_TABLE[table], staged, inserted, summary, seen[table.name])
         for erasure in batch.erasures:  # after the rows: this batch's are found too
             with unavailable("apply an erasure"):
                 erase.apply(self.table, erasure)
@@ -188,19 +196,21 @@ class IcebergTarget:
         staged: pa.Table,
         inserted: dict[str, pa.ChunkedArray],
         summary: dict[str, str],
+        seen: int | None,
     ) -> None:
-        """A child table's rows: those of parents new in this batch as they are (nobody
-        could write children of a parent before its commit), and those of parents the
-        table held already only where the child table lacks them. A loader stopped between
-        a parent's commit and its children's leaves such parents; a redelivery of an
-        event already loaded is another, and its children are found and dropped."""
+        """A child table's rows: those of parents new in this batch as they are unless
+        another writer committed to the table since ``seen`` (_append_new), and those of
+        parents the table held already only where the child table lacks them. A loader
+        stopped between a parent's commit and its children's leaves such parents; a
+        redelivery of an event already loaded is another, and its children are found and
+        dropped."""
         new = [inserted[p] for p in lt.table.parent if p in inserted]
         chunks = [c for ids in new for c in ids.chunks]
         new_ids = pa.chunked_array(chunks, pa.string()).combine_chunks()
         is_new = pc.is_in(staged.column("event_id"), new_ids)
         of_new = staged.filter(is_new)
         if of_new.num_rows:
-            self._append(lt, of_new, summary)
+            self._append_new(lt, of_new, summary, seen)
         of_old = staged.filter(pc.invert(is_new))
         if of_old.num_rows:
             self._append_absent(lt, of_old, summary)
@@ -225,19 +235,26 @@ class IcebergTarget:
                 ledger.back_off(attempt)  # another writer committed first: read its keys too
         raise WarehouseUnavailable(f"{lt.name}: {ATTEMPTS} commits in a row lost to others")
 
-    def _append(self, lt: LakeTable, rows: pa.Table, summary: dict[str, str]) -> None:
-        """A child table's rows, written only with their new parent (its key holds by
-        construction, as in DuckDB): appended whatever else was committed meanwhile."""
+    def _append_new(
+        self, lt: LakeTable, rows: pa.Table, summary: dict[str, str], seen: int | None
+    ) -> None:
+        """Children of parents this batch committed. Another writer (a zombie loader, one
+        racing through a rebalance) may have found those parents committed and written
+        their children where missing, but only by committing to this table after ``seen``:
+        while the table is still at ``seen`` they are appended as they are (an append
+        asserts the snapshot it was based on, so a commit landing meanwhile fails it);
+        otherwise only the rows the table lacks are."""
         from pyiceberg.exceptions import CommitFailedException
 
-        for attempt in range(ATTEMPTS):
+        iceberg = self.table(lt.name)
+        if _snapshot_id(iceberg) == seen:
             try:
                 with unavailable(f"append to {lt.name}"):
-                    self.table(lt.name).append(rows, snapshot_properties=summary)
+                    iceberg.append(rows, snapshot_properties=summary)
                 return
             except CommitFailedException:
-                ledger.back_off(attempt)
-        raise WarehouseUnavailable(f"{lt.name}: {ATTEMPTS} commits in a row lost to others")
+                pass  # another writer committed first: check its rows
+        self._append_absent(lt, rows, summary)
 
     def _absent(self, iceberg: IcebergTable, lt: LakeTable, staged: pa.Table) -> pa.Table:
         """The rows of ``staged`` whose key is not in the table's current snapshot."""
@@ -288,6 +305,11 @@ class IcebergTarget:
 
 
 # pyiceberg's expressions are pydantic models made by __new__, which mypy does not see
+def _snapshot_id(iceberg: IcebergTable) -> int | None:
+    snapshot = iceberg.current_snapshot()
+    return None if snapshot is None else snapshot.snapshot_id
+
+
 def _in(column: str, values: set[Any]) -> BooleanExpression:
     from pyiceberg.expressions import In
 
