@@ -18,6 +18,7 @@ from pipeline import serve
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.extras import MissingExtra
+from pipeline.live import command as live
 from pipeline.ops import doctor, register, replay, settings, spool, topics
 from pipeline.privacy import command as forget
 from pipeline.report import command as report
@@ -46,6 +47,7 @@ COMMANDS: tuple[AddParser, ...] = (
     topics.add_parser,
     doctor.add_parser,
     forget.add_parser,
+    live.add_parser,
 )
 
 
