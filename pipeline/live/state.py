@@ -109,6 +109,7 @@ class _Instance:
 class _Tenant:
     starts: dict[str, _Start] = field(default_factory=dict)
     finishes: dict[str, _Finish] = field(default_factory=dict)
+    open: set[str] = field(default_factory=set)  # started, not finished: what a snapshot walks
     counted: dict[str, Finished] = field(default_factory=dict)
     counted_start: dict[str, Started] = field(default_factory=dict)
     tallies: dict[tuple[dt.date, str | None], Tally] = field(default_factory=dict)
@@ -139,6 +140,7 @@ class LiveState:
         self._tenants: dict[str, _Tenant] = {}
         self._today: dt.date | None = None
         self._window_ms = 0
+        self._pruned_s = float("-inf")  # when failures were last dropped (once a second)
 
     # -- the clock ---------------------------------------------------------------------
 
@@ -155,10 +157,12 @@ class LiveState:
         """Move to ``now`` (epoch seconds): at a new day, forget what left the window.
         Also drops delivery failures older than 15 minutes. True when the day changed."""
         today = dt.datetime.fromtimestamp(now, self.zone).date()
-        horizon = int(now * 1000) - FAILURE_WINDOW_MS
-        for t in self._tenants.values():
-            if t.failures and min(t.failures.values()) < horizon:
-                t.failures = {k: v for k, v in t.failures.items() if v >= horizon}
+        if abs(now - self._pruned_s) >= 1.0:  # roll runs for every event: prune per second
+            self._pruned_s = now
+            horizon = int(now * 1000) - FAILURE_WINDOW_MS
+            for t in self._tenants.values():
+                if t.failures and min(t.failures.values()) < horizon:
+                    t.failures = {k: v for k, v in t.failures.items() if v >= horizon}
         if today == self._today:
             return False
         self._today = today
@@ -172,6 +176,7 @@ class LiveState:
         for number in [n for n, s in t.starts.items() if s.received_at < window_ms]:
             del t.starts[number]
             t.counted_start.pop(number, None)
+            t.open.discard(number)
         for number in [n for n, f in t.finishes.items() if f.received_at < window_ms]:
             del t.finishes[number]
             t.counted.pop(number, None)
@@ -231,6 +236,8 @@ class LiveState:
         if known is not None and (known.order, known.event_id) <= (start.order, start.event_id):
             return  # not the first start: kpi_daily's operator and day are the first's
         t.starts[number] = start
+        if number not in t.finishes:
+            t.open.add(number)
         old = t.counted_start.pop(number, None)
         if old is not None:
             t.tally(old.day, old.department).started -= 1
@@ -253,6 +260,7 @@ class LiveState:
             d.end_time,
             _transcript(d.messages),
         )
+        t.open.discard(number)
         self._count(t, number)
 
     def _count(self, t: _Tenant, number: str) -> None:
@@ -353,9 +361,8 @@ class LiveState:
         }
         open_by: dict[str | None, list[_Start]] = {}
         waiting: list[Waiting] = []
-        for number, s in t.starts.items():
-            if number in t.finishes:
-                continue
+        for number in sorted(t.open):
+            s = t.starts[number]
             open_by.setdefault(s.department, []).append(s)
             since = self._waiting_since(t, s)
             if since is not None:
