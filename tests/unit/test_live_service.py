@@ -19,7 +19,7 @@ from pipeline.live.metrics import LiveMetrics
 from pipeline.live.service import LiveService
 from pipeline.live.state import LiveState
 
-VIEWERS = {"acme": ("acme-viewer",), "globex": ("globex-viewer",)}
+VIEWERS: dict[str, tuple[str, ...]] = {"acme": ("acme-viewer",), "globex": ("globex-viewer",)}
 
 
 def _service() -> LiveService:
