@@ -26,8 +26,8 @@ running process showed. Open attendances and disconnects older than that are dro
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -113,8 +113,9 @@ class _Tenant:
     counted: dict[str, Finished] = field(default_factory=dict)
     counted_start: dict[str, Started] = field(default_factory=dict)
     tallies: dict[tuple[dt.date, str | None], Tally] = field(default_factory=dict)
-    # chat -> (moment, message id) of recent outbound messages, and when last touched
-    outbound: dict[str, deque[tuple[int, str | None]]] = field(default_factory=dict)
+    # chat -> (moment, message id) of its latest outbound messages by moment (whatever
+    # order they came in), and when the chat was last touched
+    outbound: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     outbound_at: dict[str, int] = field(default_factory=dict)
     instances: dict[str, _Instance] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)  # message (or event) id -> ms
@@ -310,8 +311,12 @@ class LiveState:
     def _outbound(t: _Tenant, chat: str, at: int, message_id: str | None, received: int) -> None:
         sent = t.outbound.get(chat)
         if sent is None:
-            sent = t.outbound[chat] = deque(maxlen=_OUTBOUND_KEPT)
-        sent.append((at, message_id))
+            sent = t.outbound[chat] = []
+        entry = (at, message_id or "")
+        if entry not in sent:  # the same message again (a retry) adds nothing
+            bisect.insort(sent, entry)
+            if len(sent) > _OUTBOUND_KEPT:
+                del sent[0]
         t.outbound_at[chat] = max(received, t.outbound_at.get(chat, 0))
 
     @staticmethod
