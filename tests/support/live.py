@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -20,8 +21,8 @@ from pipeline.webhooks import Webhook
 from tests.support import cli, kafka
 from tests.support import kpi_fixtures as fx
 from tests.support.ingress import free_port
+from tests.support.payloads import VIEWERS
 
-VIEWERS = {"acme": "acme-viewer-token", "globex": "globex-viewer-token"}
 # Plug's time fields in the fixture bodies (epoch ms; below 1e11, seconds)
 _TIMES = {"momment", "startTime", "endTime", "requestTime"}
 
@@ -31,12 +32,13 @@ class Live:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    client_ssl: ssl.SSLContext | None = None  # trusts the test CA when served over HTTPS
 
     def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
         sep = "&" if "?" in path else "?"
         url = self.url + path + (f"{sep}token={token}" if token else "")
         try:
-            with urllib.request.urlopen(url, timeout=10) as resp:
+            with urllib.request.urlopen(url, timeout=10, context=self.client_ssl) as resp:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -59,7 +61,9 @@ class Live:
         raise AssertionError("the stream ended without an event")
 
 
-def start_live(tmp: Path, prefix: str, zone: str, **env: str) -> Live:
+def start_live(
+    tmp: Path, prefix: str, zone: str, client_ssl: ssl.SSLContext | None = None, **env: str
+) -> Live:
     """Start the wallboard on ``prefix``'s topics; returns once it has caught up."""
     port = free_port()
     log = tmp / f"live-{port}.log"
@@ -71,7 +75,8 @@ def start_live(tmp: Path, prefix: str, zone: str, **env: str) -> Live:
         **env,
     }
     process = cli.start("live", "--port", str(port), log=log, env=full_env)
-    live = Live(f"http://127.0.0.1:{port}", process, log)
+    scheme = "https" if "PLUG_PIPELINE_TLS_CERT" in env else "http"
+    live = Live(f"{scheme}://127.0.0.1:{port}", process, log, client_ssl)
     deadline = time.monotonic() + 120
     while True:
         try:

@@ -13,13 +13,13 @@ from pathlib import Path
 from tests.support import personal
 from tests.support.cli import COMMAND_LOGS
 from tests.support.ingress import INGRESS_LOGS
-from tests.support.payloads import TOKENS
+from tests.support.payloads import TOKENS, VIEWERS
 
 # The tokens a rotation test swaps in and out through a tokens file and SIGHUP.
 OLD, NEW = "rotation-old-token-0f3a", "rotation-new-token-9c1d"
 # A token no tenant has: the ingress refuses it, and must not log it while refusing.
 WRONG = "wrong-token-that-must-not-be-logged-7e2b"
-SECRETS = [*TOKENS.values(), OLD, NEW, WRONG]
+SECRETS = [*TOKENS.values(), *VIEWERS.values(), OLD, NEW, WRONG]
 
 
 def scan(logs: Iterable[Path]) -> tuple[int, list[str]]:
