@@ -48,8 +48,8 @@ ul { margin: 0; padding-left: 18px; }
   th, td { padding: 5px 4px; }
 }
 body.tv { font-size: 26px; padding: 28px; }
-body.tv #tiles { grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 18px; }
-body.tv .value { font-size: 2.6em; }
+body.tv #tiles { grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 18px; }
+body.tv .value { font-size: 2.4em; white-space: nowrap; }
 body.tv .columns { display: none; }
 """
 
