@@ -18,7 +18,7 @@ from pipeline.config import KafkaSettings
 from pipeline.consume.consumed import Partition, RawRecord
 from pipeline.consume.consumer import Consumer
 from pipeline.consume.decode import AnyEvent
-from pipeline.errors import UndecodableRecord
+from pipeline.errors import ConsumeFailed, UndecodableRecord
 from pipeline.live.board import Board
 from pipeline.live.metrics import LiveMetrics
 from pipeline.webhooks import EventType
@@ -41,6 +41,7 @@ class Feed:
         self.catch_up_s: float | None = None
         self.caught_up_events = 0
         self.read = 0  # events handed to the board since this process started
+        self._topics: set[str] = set()  # the topics found at the consumer's start
 
     async def run(self) -> None:
         """Read until cancelled; raises when Kafka fails (the caller supervises it)."""
@@ -59,12 +60,20 @@ class Feed:
         )
         self._consumer = consumer  # the start-positions hook asks it for offsets
         try:
-            async with consumer:
-                self._check_caught_up()
-                async for item in consumer:
-                    self._take(item.record, item.event, item.event_type)
+            # not ``async with``: a start whose hook raised must close the client too
+            self._topics = set()
+            await consumer.start()
+            missing = set(consumer.topics) - self._topics
+            if missing:
+                # a topic the ingress has not created yet: figures without it would be
+                # wrong, not late, so the feed fails and its supervisor tries again
+                raise ConsumeFailed(f"topics not found: {', '.join(sorted(missing))}", True)
+            self._check_caught_up()
+            async for item in consumer:
+                self._take(item.record, item.event, item.event_type)
         finally:
             self._consumer = None
+            await consumer.close()
 
     def _take(self, record: RawRecord, event: AnyEvent, event_type: EventType) -> None:
         where = Partition(record.topic, record.partition)
@@ -81,6 +90,7 @@ class Feed:
     async def _positions(self, partitions: list[Partition]) -> Mapping[Partition, int]:
         consumer = self._consumer
         assert consumer is not None  # set before the consumer starts and calls this hook
+        self._topics.update(p.topic for p in partitions)
         since = self.board.state.window_start_ms(self.board.clock())
         starts = await consumer.offsets_at(partitions, since)
         ends = await consumer.end_offsets(partitions)
