@@ -62,9 +62,15 @@ class Live:
 
 
 def start_live(
-    tmp: Path, prefix: str, zone: str, client_ssl: ssl.SSLContext | None = None, **env: str
+    tmp: Path,
+    prefix: str,
+    zone: str,
+    client_ssl: ssl.SSLContext | None = None,
+    caught_up: bool = True,
+    **env: str,
 ) -> Live:
-    """Start the wallboard on ``prefix``'s topics; returns once it has caught up."""
+    """Start the wallboard on ``prefix``'s topics; returns once it has caught up (or, with
+    ``caught_up=False``, once it answers)."""
     port = free_port()
     log = tmp / f"live-{port}.log"
     full_env = {
@@ -83,7 +89,7 @@ def start_live(
             status, body = live.get("/healthz")
         except OSError:
             status, body = 0, b""
-        if status == 200 and json.loads(body)["caught_up"]:
+        if status == 200 and (json.loads(body)["caught_up"] or not caught_up):
             return live
         if process.poll() is not None or time.monotonic() > deadline:
             stop_live(live)
