@@ -7,12 +7,16 @@ Every expected figure is the one worked out by hand in the fixture's docstring a
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+import orjson
 import pytest
 
+from pipeline import ingest
 from pipeline.consume.decode import AnyEvent, decode_event, event_type_of_header
 from pipeline.live.figures import DepartmentNow, InstanceNow, TenantNow
 from pipeline.live.state import LiveState
+from pipeline.webhooks import Webhook
 from tests.support import kpi_fixtures as fx
 
 ZONE = "America/Sao_Paulo"
@@ -180,3 +184,49 @@ def test_a_tenant_without_events_has_empty_figures() -> None:
     assert now.total.open_attendances == 0
     assert now.total.service_level_today is None
     assert now.instances == ()
+
+
+def _event(webhook: Webhook, body: dict[str, Any], received_at: int) -> AnyEvent:
+    record = ingest.ingest(webhook, "acme", orjson.dumps(body), received_at, "plug")
+    event_type = event_type_of_header(dict(record.headers)["event-type"])
+    assert event_type is not None
+    return decode_event(event_type, record.value)
+
+
+def test_an_answer_among_many_older_sends_is_found_in_any_order() -> None:
+    # The customer wrote at 12:00:00; the attendance started at 12:00:30; an operator
+    # answered at 12:01:00; forty older sends on the same chat arrive after the answer
+    # (a restart reads message.sent before attendance.started, and in any order).
+    phone, t = "5511900000042", fx.ms(D1, "12:00:00")
+    customer = {
+        "messageId": "c1", "phone": phone, "fromMe": False, "momment": t, "status": "RECEIVED",
+        "type": "ReceivedCallback", "instanceId": "I1", "text": {"message": "hello"},
+    }  # fmt: skip
+    start = {
+        "attendance": {
+            "attendanceNumber": 900, "customer": {"name": "c", "phone": phone},
+            "departament": "Suporte", "operator": "Ana", "momment": t + 30_000,
+            "startTime": t + 30_000, "status": "PROGRESS",
+        },
+        "chat": {"c1": customer},
+    }  # fmt: skip
+
+    def sent(message_id: str, at: int) -> AnyEvent:
+        body = {"phone": phone, "zaapId": "z", "messageId": message_id, "instanceId": "I1",
+                "type": "DeliveryCallback", "momment": at}  # fmt: skip
+        return _event(Webhook.SENDING_MESSAGE, body, t + 70_000)
+
+    answer = sent("answer", t + 60_000)
+    older = [sent(f"old{i}", t - 3_600_000 + i * 1000) for i in range(40)]
+    started = _event(Webhook.START_ATTENDANCE, start, t + 31_000)
+    now = _at(D1, "12:02:00")
+    for order in ([started, answer, *older], [answer, *older, started], [*older, started]):
+        state = LiveState(ZONE, 60)
+        state.roll(now)
+        for event in order:
+            state.apply(event)
+        waiting = state.snapshot("acme", now).waiting
+        if answer in order:
+            assert waiting == ()
+        else:  # without the answer the customer still waits, since their message
+            assert [(w.attendance, w.since) for w in waiting] == [("900", t / 1000)]
