@@ -10,6 +10,7 @@ The board is ready once every partition has reached the end offset it had at the
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
@@ -99,7 +100,7 @@ class Feed:
         log.info(
             "reading %d partitions from %s: %d records to catch up",
             len(partitions),
-            time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(since / 1000)),
+            dt.datetime.fromtimestamp(since / 1000, self.board.state.zone).isoformat(),
             sum(ends[p] - starts[p] for p in partitions),
         )
         return starts
