@@ -17,7 +17,7 @@ PG_PORT ?= 55432
 export PLUG_PIPELINE_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/plug
 
 .PHONY: install run test unit lint typecheck schemas kafka-up kafka-down \
-        kafka-clean chromium pg-up pg-down pg-clean run-load bench-decode bench-compression \
+        kafka-clean chromium pg-up pg-down pg-clean run-load bench-decode bench-compression bench-live \
         bench-handler bench-sink bench-consume bench bench-load clean asyncapi-check fuzz audit \
         layers
 
@@ -140,6 +140,11 @@ bench: install
 # Loader throughput, freshness and memory into DuckDB and PostgreSQL (not part of `make test`).
 bench-load: install kafka-up pg-up
 	$(BIN)/python -m bench.load --bootstrap $(KAFKA_BOOTSTRAP_SERVERS) $(BENCH_ARGS)
+
+# The wallboard's catch-up after a restart, for a busy centre's day on the local broker
+# (not part of `make test`); e.g. make bench-live BENCH_ARGS="--events 400000".
+bench-live: install kafka-up
+	$(BIN)/python -m bench.live_catchup --bootstrap $(KAFKA_BOOTSTRAP_SERVERS) $(BENCH_ARGS)
 
 # Coverage-guided fuzzing of decode + normalise (minutes; not part of `make test`).
 # Crashing inputs land in tests/fixtures/fuzz/, which the unit tests replay.

@@ -19,6 +19,7 @@ from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.extras import MissingExtra
 from pipeline.lake import command as lake
+from pipeline.live import command as live
 from pipeline.live.alerts import command as alerts
 from pipeline.ops import doctor, register, replay, settings, spool, topics
 from pipeline.privacy import command as forget
@@ -52,6 +53,7 @@ COMMANDS: tuple[AddParser, ...] = (
     forget.add_parser,
     rekey.add_parser,
     alerts.add_parser,
+    live.add_parser,
 )
 
 

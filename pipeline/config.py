@@ -115,9 +115,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     privacy_policy: str = "pseudonymise"
     # Rules and receivers of the alerts for supervisors (docs/alerts.md); None: no alerts.
     alerts_file: str | None = None
+    # The wallboard (`live`, pipeline/live): its own listener, and who may view which tenant.
+    live_host: str = "127.0.0.1"
+    live_port: int = 8090
+    viewer_tokens: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
 
     def __repr__(self) -> str:
-        return _masked(self, {"tokens", "privacy_keys"})
+        return _masked(self, {"tokens", "privacy_keys", "viewer_tokens"})
 
     @property
     def auth_enabled(self) -> bool:
@@ -281,6 +285,14 @@ SETTINGS: tuple[Setting, ...] = (
         True,
     ),
     Setting("PLUG_PIPELINE_PRIVACY_KEYS_FILE", "privacy_keys_file", "file of tenant=secret lines"),
+    Setting("PLUG_PIPELINE_LIVE_HOST", "live_host", "address the wallboard (`live`) listens on"),
+    Setting("PLUG_PIPELINE_LIVE_PORT", "live_port", "port the wallboard (`live`) listens on"),
+    Setting(
+        "PLUG_PIPELINE_VIEWER_TOKENS",
+        "viewer_tokens",
+        "tenant=token pairs: who may view which tenant's wallboard",
+        True,
+    ),
     Setting(
         "PLUG_PIPELINE_PRIVACY_POLICY",
         "privacy_policy",
@@ -442,7 +454,7 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
     """Build the Config from the environment, then CLI flags (``None`` = not given)."""
     env = os.environ if environ is None else environ
     _refuse_unknown(env)
-    secrets = {"tokens", "tokens_file", "privacy_keys", "privacy_keys_file"}
+    secrets = {"tokens", "tokens_file", "privacy_keys", "privacy_keys_file", "viewer_tokens"}
     values, security = _from_environ(env, {s.field for s in SETTINGS} - secrets)
     tokens_file = overrides.pop("tokens_file", None)
     keys_file = overrides.pop("privacy_keys_file", None) or env.get(
@@ -454,6 +466,9 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
     values["tokens_file"] = tokens_path(env, tokens_file)
     values["privacy_keys"] = load_privacy_keys(env, keys_file)
     values["privacy_keys_file"] = keys_file or None
+    values["viewer_tokens"] = parse_tokens(
+        env.get("PLUG_PIPELINE_VIEWER_TOKENS", ""), "PLUG_PIPELINE_VIEWER_TOKENS"
+    )
     values["kafka_security"] = {k: v for k, v in security.items() if v is not None}
     if str(values.get("spool_dir", "")).lower() in {"none", "off"}:
         values["spool_dir"] = None
@@ -505,8 +520,13 @@ def _refuse_unknown(env: Mapping[str, str]) -> None:
 
 
 def _validate(config: Config) -> None:  # noqa: C901  (one flat check per setting)
-    if not 0 < config.port < 65536:
-        raise ConfigError(f"port {config.port} is not between 1 and 65535")
+    for port in (config.port, config.live_port):
+        if not 0 < port < 65536:
+            raise ConfigError(f"port {port} is not between 1 and 65535")
+    webhook_tokens = {t for given in config.tokens.values() for t in given}
+    if any(t in webhook_tokens for given in config.viewer_tokens.values() for t in given):
+        # a viewer token must not post webhooks, nor a webhook token open the wallboard
+        raise ConfigError("a viewer token is also a webhook token: give viewers their own")
     if config.max_body_bytes < 1024:
         raise ConfigError("body limit must be at least 1024 bytes")
     if config.topic_partitions < 1:

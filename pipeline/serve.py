@@ -118,7 +118,7 @@ async def serve(
     guarded = runner.server
     if guarded is not None:
         METRICS.connections_open.set_function(lambda: len(guarded.connections))
-    site = _Site(
+    site = Site(
         runner,
         config.host,
         config.port,
@@ -158,8 +158,8 @@ def runner_for(ingress: Ingress) -> GuardedRunner:
     )
 
 
-class _Site(web.TCPSite):
-    """A TCP site whose TLS handshakes are bounded (asyncio's default is 60 s)."""
+class Site(web.TCPSite):
+    """A TCP site whose TLS handshakes are bounded (asyncio's default is 60 s); `live` too."""
 
     def __init__(self, *args: object, handshake_timeout_s: float, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

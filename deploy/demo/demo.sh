@@ -6,20 +6,24 @@
 #   DEMO_RATE=40        webhooks per second
 #   DEMO_TIME_SCALE=100 simulated seconds per real second (120 s at 100x: ~3 h of a day)
 #   DEMO_PORT=18080     the ingress's port
+#   DEMO_LIVE_PORT=18090 the wallboard's port (plug-pipeline live), open while simulate runs
 #   DEMO_DIR=.demo      where the warehouse, the report and the logs go
 # Each run publishes under topics of its own (prefix demo<epoch>), so the report shows
-# this run only. Ends by printing the report's path.
+# this run only. Prints the wallboard's URL while the centre runs; ends by printing the
+# report's path.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 BIN=.venv/bin
 DIR=${DEMO_DIR:-.demo}
 PORT=${DEMO_PORT:-18080}
+LIVE_PORT=${DEMO_LIVE_PORT:-18090}
 SECONDS_TO_RUN=${DEMO_SECONDS:-120}
 RATE=${DEMO_RATE:-40}
 SCALE=${DEMO_TIME_SCALE:-100}
 TENANT=demo
 TOKEN=demo-token
+VIEWER_TOKEN=demo-viewer-token
 PREFIX="demo$(date +%s)"
 
 mkdir -p "$DIR"
@@ -32,17 +36,25 @@ export PLUG_PIPELINE_TOPIC_PREFIX=$PREFIX
 export PLUG_PIPELINE_PORT=$PORT
 export PLUG_PIPELINE_HOST=127.0.0.1
 export PLUG_PIPELINE_SPOOL_DIR="$DIR/spool"
+export PLUG_PIPELINE_VIEWER_TOKENS="$TENANT=$VIEWER_TOKEN"
+export PLUG_PIPELINE_LIVE_PORT=$LIVE_PORT
 
 echo "demo: ingress on 127.0.0.1:$PORT, topics $PREFIX.*, log in $DIR/ingress.log" >&2
 "$BIN/plug-pipeline" serve >"$DIR/ingress.log" 2>&1 &
 INGRESS=$!
-stop_ingress() {
-  if kill -0 "$INGRESS" 2>/dev/null; then
-    kill -TERM "$INGRESS"
-    wait "$INGRESS" 2>/dev/null || true
+LIVE=
+stop() {
+  if kill -0 "$1" 2>/dev/null; then
+    kill -TERM "$1"
+    wait "$1" 2>/dev/null || true
   fi
 }
-trap stop_ingress EXIT
+stop_ingress() { stop "$INGRESS"; }
+stop_all() {
+  [ -n "$LIVE" ] && stop "$LIVE"
+  stop_ingress
+}
+trap stop_all EXIT
 
 # Ready once Kafka answers it (the ingress creates its topics first).
 for _ in $(seq 1 120); do
@@ -51,6 +63,18 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null || { echo "demo: ingress not ready" >&2; exit 1; }
+
+# The wallboard reads the topics the ingress just created; it is up once it has caught up.
+"$BIN/plug-pipeline" live >"$DIR/live.log" 2>&1 &
+LIVE=$!
+for _ in $(seq 1 120); do
+  curl -fsS "http://127.0.0.1:$LIVE_PORT/healthz" 2>/dev/null | grep -q '"caught_up":true' && break
+  kill -0 "$LIVE" 2>/dev/null || { echo "demo: live exited; see $DIR/live.log" >&2; exit 1; }
+  sleep 0.5
+done
+echo
+echo "Wallboard: http://127.0.0.1:$LIVE_PORT/?token=$VIEWER_TOKEN  (TV: add &tv=1)"
+echo
 
 echo "demo: simulating ${SECONDS_TO_RUN}s at ${RATE}/s (time x$SCALE)" >&2
 "$BIN/plug-pipeline" simulate --target "http://127.0.0.1:$PORT" --tenant "$TENANT" \

@@ -198,6 +198,33 @@ class Consumer:
             self._handled.pop(tp, None)
         self._buffer = deque(r for r in self._buffer if _tp(r) not in revoked)
 
+    async def offsets_at(
+        self, partitions: Iterable[Partition], timestamp_ms: int
+    ) -> dict[Partition, int]:
+        """Each partition's first offset stamped at or after ``timestamp_ms`` (the record's
+        Kafka timestamp), or its end offset when nothing was written since: what a reader
+        of "today" seeks to. Call it once started (a ``start_positions`` hook may)."""
+        tps = [TopicPartition(p.topic, p.partition) for p in partitions]
+        if not tps:
+            return {}
+        found = await self._kafka.offsets_for_times(dict.fromkeys(tps, timestamp_ms))
+        ends = await self._kafka.end_offsets(tps)
+        return {
+            Partition(tp.topic, tp.partition): found[tp].offset if found[tp] else ends[tp]
+            for tp in tps
+        }
+
+    async def end_offsets(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        """Each partition's end offset now (the offset the next record will get)."""
+        tps = [TopicPartition(p.topic, p.partition) for p in partitions]
+        ends = await self._kafka.end_offsets(tps) if tps else {}
+        return {Partition(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+    def highwater(self, partition: Partition) -> int | None:
+        """The end offset last seen in a fetch of ``partition`` (no request): for lag."""
+        found: int | None = self._kafka.highwater(TopicPartition(*partition))
+        return found
+
     def stop(self) -> None:
         """End the iteration after the event being handled: safe from a signal handler."""
         self._stopping.set()

@@ -37,6 +37,8 @@ class DepartmentNow:
     average_wait_seconds_today: float | None = None
     average_handle_seconds_today: float | None = None
     open_per_operator: dict[str, int] = field(default_factory=dict)
+    sla_eligible_today: int = 0  # finished today with a customer message (kpi_daily's)
+    started_today: int = 0  # first starts today: kpi_daily's attendances_started
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plug"
 TOKENS = {"acme": "acme-secret-token", "globex": "globex-secret-token"}
+# The wallboard's viewer tokens (plug-pipeline live): never a webhook token.
+VIEWERS = {"acme": "acme-viewer-token", "globex": "globex-viewer-token"}
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.support import personal
 from tests.support.cli import COMMAND_LOGS
 from tests.support.ingress import INGRESS_LOGS
-from tests.support.payloads import TOKENS
+from tests.support.payloads import TOKENS, VIEWERS
 
 # The tokens a rotation test swaps in and out through a tokens file and SIGHUP.
 OLD, NEW = "rotation-old-token-0f3a", "rotation-new-token-9c1d"
@@ -21,7 +21,7 @@ OLD, NEW = "rotation-old-token-0f3a", "rotation-new-token-9c1d"
 WRONG = "wrong-token-that-must-not-be-logged-7e2b"
 # The secret part of the alert tests' webhook URL (as in a Slack URL): never logged.
 HOOK_PATH = "hooks/alerts-path-that-must-not-be-logged-5d2c"
-SECRETS = [*TOKENS.values(), OLD, NEW, WRONG, HOOK_PATH]
+SECRETS = [*TOKENS.values(), *VIEWERS.values(), OLD, NEW, WRONG, HOOK_PATH]
 
 
 def scan(logs: Iterable[Path]) -> tuple[int, list[str]]:
