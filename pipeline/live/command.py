@@ -24,6 +24,7 @@ from pipeline.errors import ConfigError
 from pipeline.http.guard import GuardedRunner, Limits, handler_args
 from pipeline.http.tokens import TokenTable
 from pipeline.live import page
+from pipeline.live.alerts.service import build_alerts
 from pipeline.live.board import Board
 from pipeline.live.feed import Feed
 from pipeline.live.figures import Listener
@@ -34,7 +35,7 @@ from pipeline.runtime.gc_settings import settle_gc
 
 log = logging.getLogger(__name__)
 
-_FLAGS = ("bootstrap_servers", "topic_prefix", "tls_cert", "tls_key")
+_FLAGS = ("bootstrap_servers", "topic_prefix", "tls_cert", "tls_key", "alerts_file")
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,6 +80,10 @@ async def live(
     config: Config, ssl_context: ssl.SSLContext | None, listeners: Iterable[Listener] = ()
 ) -> None:
     """Serve the wallboard until SIGTERM / SIGINT."""
+    alerts = build_alerts(config.alerts_file, time_zone=config.kpi_time_zone)
+    if alerts is not None:
+        listeners = [*listeners, alerts.on_now]
+        alerts.start()
     service = build(config, listeners)
     runner = GuardedRunner(
         service,
@@ -113,4 +118,6 @@ async def live(
     await stop.wait()
     log.info("stopping the wallboard")
     await runner.cleanup()
+    if alerts is not None:
+        await alerts.close()
     log.info("stopped")

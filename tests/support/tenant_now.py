@@ -41,10 +41,12 @@ def figures(
 
 
 def level(department: str | None, answered: int, finished: int) -> DepartmentNow:
-    """A department's figures with this service level today."""
+    """A department's figures with this service level today (every finished attendance
+    eligible for the SLA: each had a first customer message)."""
     return DepartmentNow(
         department=department,
         finished_today=finished,
+        sla_eligible_today=finished,
         answered_within_sla_today=answered,
         service_level_today=answered / finished if finished else None,
     )

@@ -10,6 +10,7 @@ from pipeline.live.alerts.rules import (
     Rule,
     ServiceLevel,
 )
+from pipeline.live.figures import DepartmentNow
 from tests.support.tenant_now import T0, figures, level
 
 DOWN = InstanceDisconnected(name="down", tenant="acme", repeat_minutes=5)
@@ -217,3 +218,15 @@ def test_a_grace_before_a_disconnection_pages() -> None:
         figures(T0 + 160, disconnected={"a": T0 + 100}),
     )
     assert seen == [[], [], [], [("firing", "down", "a")]]
+
+
+def test_service_level_counts_the_attendances_the_sla_counts() -> None:
+    # 10 finished, 5 of them with a first customer message: the SLA's denominator is 5
+    rule = ServiceLevel(name="sla", below_percent=80, min_finished=6)
+    few = DepartmentNow(department=None, finished_today=10, sla_eligible_today=5,
+                        answered_within_sla_today=3, service_level_today=0.6)  # fmt: skip
+    assert _run([rule], figures(T0, total=few)) == [[]]  # 5 eligible < 6
+    enough = DepartmentNow(department=None, finished_today=12, sla_eligible_today=6,
+                           answered_within_sla_today=3, service_level_today=0.5)  # fmt: skip
+    [[seen]] = [Evaluator([rule]).judge(figures(T0, total=enough))]
+    assert seen.alert.summary.endswith("3 of 6 answered within the SLA")

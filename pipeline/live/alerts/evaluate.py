@@ -178,14 +178,15 @@ def _service_levels(rule: ServiceLevel, now: TenantNow) -> list[Holding]:
     found = []
     for subject, figures in scopes:
         level = figures.service_level_today
-        if level is None or figures.finished_today < rule.min_finished:
+        # the SLA's own denominator: finished attendances with a first customer message
+        if level is None or figures.sla_eligible_today < rule.min_finished:
             continue
         if level * 100 >= rule.below_percent:
             continue
         where = "" if subject == ALL else f" in {subject}"
         summary = (
             f"service level today {level * 100:.1f}%{where}, under {rule.below_percent:g}%: "
-            f"{figures.answered_within_sla_today} of {figures.finished_today} answered "
+            f"{figures.answered_within_sla_today} of {figures.sla_eligible_today} answered "
             "within the SLA"
         )
         found.append(Holding(subject, now.as_of, summary))
