@@ -214,5 +214,8 @@ class DuckDBTarget:
             raise WarehouseError(f"DuckDB refused the commit: {exc}") from exc
         return result
 
+    def ping(self) -> None:
+        """Nothing: an embedded file has no connection to lose."""
+
     def close(self) -> None:
         self._con.close()

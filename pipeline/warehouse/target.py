@@ -53,6 +53,11 @@ class Target(Protocol):
         offset as the loader knows it (None: no row yet)."""
         ...
 
+    def ping(self) -> None:
+        """A round trip to the warehouse; ``WarehouseUnavailable`` when it does not answer
+        within the connection's timeouts."""
+        ...
+
     def close(self) -> None: ...
 
 
