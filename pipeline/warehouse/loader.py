@@ -53,6 +53,7 @@ DEFAULT_GROUP = "plug-pipeline-load"
 # A warehouse back after an outage is written to within a retry and a connect timeout
 # (postgres.py): at most 2 + 3 s.
 _RETRY_MIN_S, _RETRY_MAX_S = 0.2, 2.0
+_KAFKA_RETRY_MAX_S = 5.0  # the ingress's own wait between tries
 # The most records one fetch hands over: aiokafka makes a record object of each, and
 # those of one fetch are alive together until they are rows (or carried, see _add); the
 # rest wait in aiokafka's buffer, still compressed. Asking for a batch's whole room at once
@@ -188,14 +189,42 @@ class Loader:
             # a topic created after start (the ingress makes them) is joined within this
             metadata_max_age_ms=30000,
         )
-        consumer = self._consumer = AIOKafkaConsumer(**settings)
-        await consumer.start()
+        consumer = await self._start_consumer(settings)
+        if consumer is None:  # stopped while Kafka was unreachable
+            await self._call(self.target.close)
+            self._executor.shutdown(wait=True)
+            return
+        self._consumer = consumer
         try:
             await self._measure_ends(consumer)
             consumer.subscribe(list(self.sources), listener=_Listener(self))
             await self._loop(consumer)
         finally:
             await self._shutdown(consumer)
+
+    async def _start_consumer(self, settings: dict[str, Any]) -> AIOKafkaConsumer | None:
+        """A started consumer; while Kafka cannot be reached, a warning and another try
+        (as the ingress does), each failed consumer closed. None when stopped meanwhile."""
+        delay = _RETRY_MIN_S
+        while True:
+            consumer = AIOKafkaConsumer(**settings)
+            try:
+                await consumer.start()
+            except (KafkaError, OSError) as exc:
+                await consumer.stop()
+                if self._stop.is_set():
+                    return None
+                log.warning(
+                    "Kafka not reachable at %s, trying again in %.1fs: %s",
+                    self.config.kafka.bootstrap_servers, delay, exc,
+                )  # fmt: skip
+                await self._sleep(delay)
+                if self._stop.is_set():
+                    return None
+                delay = min(delay * 2, _KAFKA_RETRY_MAX_S)
+                continue
+            log.info("connected to Kafka at %s", self.config.kafka.bootstrap_servers)
+            return consumer
 
     async def _measure_ends(self, consumer: AIOKafkaConsumer) -> None:
         """The end offsets at start: what ``--until-caught-up`` waits for."""
