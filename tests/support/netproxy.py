@@ -7,24 +7,44 @@ one link. Runs its own event loop on a thread, so a synchronous test can drive i
     with Proxy(("127.0.0.1", 9092)) as proxy:
         proxy.delay_s = 0.3
         ... connect to proxy.address ...
+
+Transparent (``upstream`` None): the connections come redirected by an iptables DNAT
+rule, and each goes on to the address it was meant for (``SO_ORIGINAL_DST``), its own
+packets marked ``MARK`` so the rule lets them pass (``TestNet.delay``). As a process:
+``python -m tests.support.netproxy --listen ADDR:PORT --delay 0.3 [--upstream H:P]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import signal
 import socket
+import struct
+import sys
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 
 _CHUNK = 64 * 1024
+MARK = 0x7A  # on the transparent proxy's own connections: the DNAT rule skips them
+_SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h
+_SO_MARK = 36  # asm-generic/socket.h (the socket module has it from Python 3.12)
+
+
+def original_destination(sock: socket.socket) -> tuple[str, int]:
+    """Where a connection redirected by DNAT was going."""
+    raw = sock.getsockopt(socket.SOL_IP, _SO_ORIGINAL_DST, 16)
+    port, packed = struct.unpack_from("!2xH4s", raw)
+    return socket.inet_ntoa(packed), port
 
 
 class Proxy:
     __test__ = False
 
     def __init__(
-        self, upstream: tuple[str, int], listen: tuple[str, int] = ("127.0.0.1", 0)
+        self, upstream: tuple[str, int] | None, listen: tuple[str, int] = ("127.0.0.1", 0)
     ) -> None:
         self.upstream = upstream
         self.delay_s = 0.0
@@ -79,7 +99,7 @@ class Proxy:
         assert task is not None
         self._tasks.add(task)
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+            up_reader, up_writer = await self._open_upstream(writer)
         except OSError:
             writer.close()
             self._tasks.discard(task)
@@ -92,6 +112,22 @@ class Proxy:
             for w in (writer, up_writer):
                 w.close()
             self._tasks.discard(task)
+
+    async def _open_upstream(
+        self, writer: asyncio.StreamWriter
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.upstream is not None:
+            return await asyncio.open_connection(*self.upstream)
+        destination = original_destination(writer.get_extra_info("socket"))
+        sock = socket.socket()
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_MARK, MARK)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, destination)
+        except OSError:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One direction: chunks in order, each held ``delay_s``, dropped while blackholed."""
@@ -124,3 +160,27 @@ class Proxy:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError):
                 await sender
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, port = text.rsplit(":", 1)
+    return host, int(port)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="netproxy", description=__doc__)
+    parser.add_argument("--listen", type=_address, required=True, help="ADDR:PORT")
+    parser.add_argument("--upstream", type=_address, help="HOST:PORT; transparent if left out")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds each chunk is held")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Proxy(args.upstream, listen=args.listen) as proxy:
+        proxy.delay_s = args.delay
+        print(f"netproxy on {proxy.address[0]}:{proxy.port}", flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

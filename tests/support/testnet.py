@@ -29,13 +29,18 @@ import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
+
+from tests.support.netproxy import MARK
 
 PREFIX = "plugt-"
 CHAIN = "PLUGT"  # our rules in each host's namespace, flushed by heal()
 ROOT_HOST = "root"  # the test process's end of the bridge
 # One /24 per net, in a range the machine does not route; the root link's address is .254.
 SUBNETS = ipaddress.IPv4Network("10.213.0.0/16")
+PROXY_PORT = 47000  # a delaying proxy's port in its host's namespace (the first; then +1...)
+_REPO = Path(__file__).parents[2]
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -132,6 +137,7 @@ class TestNet:
         self.names = list(hosts)
         self.subnet: ipaddress.IPv4Network | None = None
         self.hosts: dict[str, Host] = {}
+        self._proxies: dict[str, list[subprocess.Popen[bytes]]] = {}  # by host
 
     # -- making and removing ----------------------------------------------------------
     def up(self) -> TestNet:
@@ -162,6 +168,8 @@ class TestNet:
             self._iptables(ns, ["-N", CHAIN])
             self._iptables(ns, ["-A", "INPUT", "-j", CHAIN])
             self._iptables(ns, ["-A", "OUTPUT", "-j", CHAIN])
+            self._iptables(ns, ["-t", "nat", "-N", CHAIN])
+            self._iptables(ns, ["-t", "nat", "-A", "OUTPUT", "-j", CHAIN])
             self.hosts[name] = Host(name, ns, address)
         # the test process's way in: one veth in the root namespace, its own address only
         root_address = addresses[-1]
@@ -172,6 +180,8 @@ class TestNet:
         self.hosts[ROOT_HOST] = Host(ROOT_HOST, "", str(root_address))
 
     def clean(self) -> None:
+        for host in list(self._proxies):
+            self._stop_proxies(host)
         clean_all(self.id)
 
     def __enter__(self) -> TestNet:
@@ -215,15 +225,49 @@ class TestNet:
         for rule in rules_loss(share):
             self._iptables(self.hosts[host].ns, rule)
 
+    def delay(self, host: str, delay_s: float, ports: Sequence[int]) -> None:
+        """Connections ``host`` opens to these ports, from now on, go through a proxy in
+        its namespace that holds every chunk ``delay_s`` each way (order kept): latency on
+        its link, where the kernel has no ``netem``. Connections already open are not
+        delayed. Undone by ``heal``."""
+        proxies = self._proxies.setdefault(host, [])
+        listen = f"{self.address(host)}:{PROXY_PORT + len(proxies)}"
+        proxy = self.run(
+            host,
+            [sys.executable, "-m", "tests.support.netproxy", "--listen", listen,
+             "--delay", str(delay_s)],
+            cwd=_REPO, stdout=subprocess.PIPE,
+        )  # fmt: skip
+        proxies.append(proxy)
+        assert proxy.stdout is not None
+        if not proxy.stdout.readline().startswith(b"netproxy on"):
+            raise RuntimeError("the delaying proxy did not start")
+        self._iptables(
+            self.hosts[host].ns,
+            ["-t", "nat", "-A", CHAIN, "-p", "tcp", "-m", "multiport",
+             "--dports", ",".join(str(p) for p in ports), "-m", "mark", "!", "--mark",
+             hex(MARK), "-j", "DNAT", "--to-destination", listen],
+        )  # fmt: skip
+
+    def _stop_proxies(self, host: str) -> None:
+        for proxy in self._proxies.pop(host, []):
+            proxy.kill()
+            proxy.wait()
+            if proxy.stdout is not None:
+                proxy.stdout.close()
+
     def heal(self, hosts: Iterable[str] | None = None) -> None:
         """Every fault of ``hosts`` (all when None) undone."""
         for name in self.names if hosts is None else hosts:
             self._iptables(self.hosts[name].ns, ["-F", CHAIN])
+            self._iptables(self.hosts[name].ns, ["-t", "nat", "-F", CHAIN])
+            self._stop_proxies(name)
 
-    def rules(self, host: str) -> list[str]:
+    def rules(self, host: str, table: str = "filter") -> list[str]:
         """Our rules in ``host``'s namespace, as ``iptables -S`` prints them."""
         out = subprocess.run(
-            ["ip", "netns", "exec", self.hosts[host].ns, "iptables", "-w", "-S", CHAIN],
+            ["ip", "netns", "exec", self.hosts[host].ns, "iptables", "-w", "-t", table,
+             "-S", CHAIN],
             capture_output=True, text=True, check=True, timeout=30,
         ).stdout  # fmt: skip
         return [line for line in out.splitlines() if line.startswith("-A")]
