@@ -9,6 +9,8 @@
 #                                     3 nodes, node N in network namespace NS listening on ADDR
 #                                     (client 9092, controller 9093): hosts of a test network
 #                                     (tests/support/testnet.py); RF=3, min ISR 2
+#   KL_AUTHORIZER=1 (with single, cluster, netcluster): Kafka's StandardAuthorizer, every
+#   principal allowed where no ACL says otherwise, so an ACL can deny a write (fault tests)
 #   kafka-local.sh kill N             SIGKILL node N (fault injection)
 #   kafka-local.sh term N             SIGTERM node N (controlled shutdown), SIGKILL after 20 s
 #   kafka-local.sh start N            (re)start node N and wait until it reports started
@@ -94,6 +96,12 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 log.segment.bytes=67108864
 CONF
+  if [[ ${KL_AUTHORIZER:-} == 1 ]]; then
+    cat >>"$d/server.properties" <<CONF
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=true
+CONF
+  fi
 }
 
 format_node() {   # N ; idempotent
@@ -196,5 +204,5 @@ case $cmd in
   term)    term_node "$1" ;;
   stop)    [[ -d $KL_RUN ]] && for n in $(nodes); do term_node "$n"; done; true ;;
   clean)   [[ -d $KL_RUN ]] && for n in $(nodes); do term_node "$n"; done; rm -rf "$KL_RUN" ;;
-  *)       sed -n '2,16p' "$0"; exit 2 ;;
+  *)       sed -n '2,18p' "$0"; exit 2 ;;
 esac

@@ -40,8 +40,10 @@ CLUSTER_PORTS = (0, 1, 10, 11, 20, 21)
 class LocalKafka:
     """A single node (``nodes=1``) or a three-node cluster, in a directory of its own."""
 
-    def __init__(self, run_dir: Path, nodes: int = 1) -> None:
+    def __init__(self, run_dir: Path, nodes: int = 1, authorizer: bool = False) -> None:
+        """``authorizer``: ACLs enforced (none at first: everything allowed)."""
         self.run_dir = run_dir
+        self.authorizer = authorizer
         port = free_base_port(SINGLE_PORTS if nodes == 1 else CLUSTER_PORTS)
         self.port = port
         self.nodes = nodes
@@ -49,9 +51,12 @@ class LocalKafka:
         self.bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
 
     heap: str | None = None  # the script's default (512m) when None
+    authorizer = False
 
     def _run(self, *args: str) -> None:
         heap = {"KL_HEAP": self.heap} if self.heap else {}
+        if self.authorizer:
+            heap["KL_AUTHORIZER"] = "1"
         result = subprocess.run(
             ["bash", str(SCRIPT), *args],
             env={**os.environ, "KL_RUN": str(self.run_dir), **heap},
@@ -100,6 +105,12 @@ class NetKafka(LocalKafka):
         specs = [f"{self.net.hosts[h].ns}={self.net.address(h)}" for h in self.hosts]
         self._run("netcluster", *specs)
         return self
+
+    def clean(self) -> None:
+        """Killed first: a controlled shutdown of three nodes took 25 s, for data deleted."""
+        for node in range(1, self.nodes + 1):
+            self.kill(node)
+        super().clean()
 
     def node_of(self, host: str) -> int:
         return self.hosts.index(host) + 1
