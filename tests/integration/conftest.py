@@ -12,7 +12,7 @@ from pipeline.webhooks import all_topics
 from tests.support import kafka
 from tests.support.brokers import LocalKafka
 from tests.support.ingress import Ingress, start_ingress, stop_ingress
-from tests.support.testnet import namespaces
+from tests.support.testnet import namespaces, root_links
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +46,7 @@ def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
 def no_test_network_left() -> Iterator[None]:
     """No namespace or link of a test network outlives the session (each test's network
     is removed by its own fixture, failed or not; this says so if one was not)."""
-    before = set(namespaces())
+    before = {*namespaces(), *root_links()}
     yield
-    left = set(namespaces()) - before
-    assert not left, f"test networks left behind: {sorted(left)} (testnet.sh clean)"
+    left = {*namespaces(), *root_links()} - before
+    assert not left, f"test networks left behind: {sorted(left)} (make testnet-clean)"
