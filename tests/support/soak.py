@@ -125,6 +125,14 @@ class Outcome:
         return "\n".join(lines)
 
 
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2] if ordered else 0.0
@@ -227,8 +235,15 @@ class Chain:
         return self.loader_metric("plug_loader_warehouse_up") == 1
 
     def died(self) -> list[str]:
+        """The parts not running now (every fault has ended: each should be)."""
         parts = {"ingress": self.ingress.process if self.ingress else None, "loader": self.loader}
-        return [name for name, p in parts.items() if p is None or p.poll() is not None]
+        dead = [name for name, p in parts.items() if p is None or p.poll() is not None]
+        pids = {
+            **{f"broker {h}": self.run_dir / "kafka" / f"node{n}" / "pid"
+               for n, h in enumerate(BROKERS, 1)},
+            "postgresql": self.run_dir / "pg" / "data" / "postmaster.pid",
+        }  # fmt: skip
+        return dead + [name for name, pid in pids.items() if not _alive(pid)]
 
 
 class Schedule:
