@@ -24,7 +24,7 @@ from pipeline.report import command as report
 from pipeline.runtime import logs
 from pipeline.simulate import command as simulate
 from pipeline.specs import command as schemas
-from pipeline.warehouse import access
+from pipeline.warehouse import access, rekey
 from pipeline.warehouse import command as load
 
 EXIT_CONFIG = 2
@@ -46,6 +46,7 @@ COMMANDS: tuple[AddParser, ...] = (
     topics.add_parser,
     doctor.add_parser,
     forget.add_parser,
+    rekey.add_parser,
 )
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import re
 import sys
@@ -381,8 +380,6 @@ async def retention(config: Config) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    # aiokafka's debug lines quote the record's value, and this one holds the phone.
-    logging.getLogger("aiokafka").setLevel(max(logging.INFO, logging.root.level))
     config = configuration.load(None, **configuration.flag_values(args, *_SETTINGS))
     pseudonyms = Pseudonyms(config.privacy_keys)
     if args.tenant not in pseudonyms:

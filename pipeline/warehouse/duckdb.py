@@ -7,9 +7,9 @@ one process write a file at a time, so one loader per file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -21,9 +21,17 @@ from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.offsets import OFFSETS_QUERY, move_offsets
 from pipeline.warehouse.personal import Erased
 from pipeline.warehouse.rows import Row
-from pipeline.warehouse.sql import Dialect, insert_if_absent, takes_window, window_start
+from pipeline.warehouse.sql import (
+    Dialect,
+    Session,
+    insert_if_absent,
+    takes_window,
+    window_start,
+)
 from pipeline.warehouse.tables import BY_NAME, LOADED_TABLES, Kind, Table
 from pipeline.warehouse.views import ViewSettings
+
+T = TypeVar("T")
 
 _ARROW: dict[Kind, pa.DataType] = {
     "text": pa.string(),
@@ -216,6 +224,10 @@ class DuckDBTarget:
 
     def ping(self) -> None:
         """Nothing: an embedded file has no connection to lose."""
+
+    def transact(self, work: Callable[[Session], T]) -> T:
+        result: T = self._in_transaction(lambda: work(self))
+        return result
 
     def close(self) -> None:
         self._con.close()

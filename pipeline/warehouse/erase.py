@@ -19,6 +19,7 @@ second request for the same customer finds nothing left to change and says 0.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +96,7 @@ def audit_table(dialect: Dialect) -> str:
     )
 
 
-def _ms(column: str, dialect: Dialect) -> str:
+def epoch_ms(column: str, dialect: Dialect) -> str:
     """A ``ts`` column as epoch milliseconds."""
     if dialect == "duckdb":
         return f"epoch_ms({column})"
@@ -144,14 +145,14 @@ def apply(session: Session, erasure: Erasure) -> dict[str, int]:
         quoted = [msgspec.json.encode(m).decode() for m in erasure.matches]
         holds = " OR ".join([f"strpos(CAST({q('data')} AS TEXT), ?) > 0"] * len(quoted))
         found = session.query(
-            f"SELECT DISTINCT event_id, {_ms(q('received_at'), dialect)}, "
+            f"SELECT DISTINCT event_id, {epoch_ms(q('received_at'), dialect)}, "
             f"CAST({q('data')} AS TEXT) FROM {q(table.name)} "
             f"WHERE tenant = ? AND ({holds}) AND {within}",
             (erasure.tenant, *quoted, req.suppress, req.requested_at),
         )
         for event_id, received_at, text in found:
             event = _scrubbed(event_type, event_id, erasure.tenant, received_at, text, req.token)
-            for name, n in _replace(session, table, event).items():
+            for name, n in replace_event(session, table, event).items():
                 changed[name] += n
     digits = req.phone
     for table in (t.RAW_WEBHOOK, t.DEADLETTER):
@@ -204,16 +205,28 @@ def _scrubbed(
     )
 
 
-def _replace(session: Session, table: t.Table, event: AnyEvent) -> dict[str, int]:
-    """The event's rows and child rows replaced by ``event``'s; how many per table."""
+def replace_event(session: Session, table: t.Table, event: AnyEvent) -> dict[str, int]:
+    """The event's rows and child rows replaced by ``event``'s; per table, how many of the
+    old rows are no longer there as they were (a category row, which names no one, comes
+    back the same and is not counted: the audit says what the erasure changed)."""
     data_json = msgspec.json.encode(event.data).decode()
-    for each in (table, *CHILDREN[table]):
+    family = (table, *CHILDREN[table])
+    old = {each.name: _as_text(session, each, event.event_id) for each in family}
+    for each in family:
         session.changed(f"DELETE FROM {q(each.name)} WHERE event_id = ?", (event.event_id,))
-    written: dict[str, int] = {}
     for each, row in r.event_rows(event, data_json):
         session.execute(insert_row(each, session.dialect), row)
-        written[each.name] = written.get(each.name, 0) + 1
-    return written
+    return {
+        each.name: (old[each.name] - _as_text(session, each, event.event_id)).total()
+        for each in family
+    }
+
+
+def _as_text(session: Session, table: t.Table, event_id: str) -> Counter[tuple[Any, ...]]:
+    """The event's rows of ``table``, every column as text: comparable on both engines."""
+    columns = ", ".join(f"CAST({q(c.name)} AS TEXT)" for c in table.columns)
+    found = session.query(f"SELECT {columns} FROM {q(table.name)} WHERE event_id = ?", (event_id,))
+    return Counter(tuple(row) for row in found)
 
 
 def apply_all(session: Session, erasures: Iterable[Erasure]) -> list[dict[str, int]]:
@@ -223,7 +236,7 @@ def apply_all(session: Session, erasures: Iterable[Erasure]) -> list[dict[str, i
 def erased_query(dialect: Dialect) -> str:
     """Every request recorded, as ``Erased`` fields (requested_at in epoch ms)."""
     return (
-        f"SELECT tenant, subject, token, {_ms('requested_at', dialect)}, suppress "
+        f"SELECT tenant, subject, token, {epoch_ms('requested_at', dialect)}, suppress "
         f"FROM {AUDIT_TABLE}"
     )
 

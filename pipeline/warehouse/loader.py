@@ -37,10 +37,12 @@ from pipeline.consume.decode import event_type_of_topic
 from pipeline.errors import StaleOffsets, TopicRecreated, WarehouseUnavailable
 from pipeline.kafka_client import admin_settings, consumer_settings
 from pipeline.route import deadletter_topic, event_topic, raw_topic
+from pipeline.warehouse import chain
 from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Limits, Source, is_behind
 from pipeline.warehouse.health import WarehouseHealth
 from pipeline.warehouse.metrics import LoaderMetrics
 from pipeline.warehouse.personal import Personal
+from pipeline.warehouse.sql import Session
 from pipeline.warehouse.target import Target
 from pipeline.warehouse.writes import QUEUED, Writes
 from pipeline.webhooks import EventType
@@ -169,6 +171,7 @@ class Loader:
         migrated = await self._retrying("migrate", self.target.migrate)
         if migrated:
             log.info("warehouse %s: applied migrations %s", self.target.describe(), migrated)
+        await self._check_chains()
         await self._load_erased()
         settings = consumer_settings(
             self.config.kafka,
@@ -537,6 +540,18 @@ class Loader:
                     self._consumer.pause(*assigned)
                     self._failure = exc
             log.info("assigned %d partitions", len(assigned))
+
+    async def _check_chains(self) -> None:
+        """Each keyed tenant's pseudonym key chain against the warehouse's (``chain.py``):
+        recorded when new; a rotation not yet applied by ``rekey`` stops the loader."""
+        pseudonyms = self.personal.policies.pseudonyms
+
+        def work(session: Session) -> list[str]:
+            return chain.check(session, pseudonyms)
+
+        recorded = await self._retrying("key chains", self.target.transact, work)
+        if recorded:
+            log.info("pseudonym key chains recorded for %d tenant(s)", len(recorded))
 
     async def _load_erased(self) -> None:
         """The erased customers as the warehouse holds them: another loader may have

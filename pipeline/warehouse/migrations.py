@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.errors import WarehouseError
-from pipeline.warehouse import erase, views
+from pipeline.warehouse import chain, erase, views
 from pipeline.warehouse.sql import (
     ID_NUMBER,
     TYPES,
@@ -104,12 +104,18 @@ def _v5(dialect: Dialect) -> list[str]:
     return [erase.audit_table(dialect)]
 
 
+def _v6(dialect: Dialect) -> list[str]:
+    """Each tenant's pseudonym key chain as the rows were written (``chain.py``)."""
+    return [chain.chain_table(dialect)]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the warehouse contract: event, child, dead-letter and bookkeeping tables", _v1),
     Migration(2, "DuckDB: keys kept by the loader's anti-join instead of in-memory indexes", _v2),
     Migration(3, "DuckDB: JSON columns compressed with zstd", _v3),
     Migration(4, "DuckDB: event ids searched by a 128-bit number of each (MD5)", _v4),
     Migration(5, "plug_erasure: the erasure requests applied, by subject", _v5),
+    Migration(6, "plug_pseudonym_chain: each tenant's key chain, to notice a rotation", _v6),
 )
 LATEST = MIGRATIONS[-1].version
 

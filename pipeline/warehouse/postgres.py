@@ -27,7 +27,14 @@ from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.offsets import OFFSETS_QUERY, move_offsets
 from pipeline.warehouse.personal import Erased
 from pipeline.warehouse.rows import Row
-from pipeline.warehouse.sql import Dialect, create_staging, insert_if_absent, q, staging_name
+from pipeline.warehouse.sql import (
+    Dialect,
+    Session,
+    create_staging,
+    insert_if_absent,
+    q,
+    staging_name,
+)
 from pipeline.warehouse.tables import LOADED_TABLES
 from pipeline.warehouse.views import ViewSettings
 
@@ -174,6 +181,16 @@ class PostgresTarget:
 
     def ping(self) -> None:
         self._run(lambda conn: conn.execute("SELECT 1").fetchall())
+
+    def transact(self, work: Callable[[Session], T]) -> T:
+        def unbounded(conn: psycopg.Connection[tuple[Any, ...]]) -> T:
+            # a rotation moves every stored pseudonym in one transaction: bounded by the
+            # connection's liveness only, as a migration is
+            conn.execute("SET LOCAL statement_timeout = 0")
+            conn.execute("SET LOCAL lock_timeout = 0")
+            return work(_Session(conn))
+
+        return self._run(unbounded)
 
     def prepare(self, batch: Batch) -> None:
         """Nothing: ``COPY`` formats the rows as it streams them (in C, without the GIL

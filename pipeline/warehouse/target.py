@@ -7,13 +7,15 @@ A target writes one batch's rows and moves its partitions' offsets in one transa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol, TypeVar
 
 from pipeline.warehouse.batch import TP, Batch
 from pipeline.warehouse.personal import Erased
-from pipeline.warehouse.sql import Dialect
+from pipeline.warehouse.sql import Dialect, Session
 from pipeline.warehouse.views import ViewSettings
+
+T = TypeVar("T")
 
 
 class Target(Protocol):
@@ -56,6 +58,10 @@ class Target(Protocol):
     def ping(self) -> None:
         """A round trip to the warehouse; ``WarehouseUnavailable`` when it does not answer
         within the connection's timeouts."""
+        ...
+
+    def transact(self, work: Callable[[Session], T]) -> T:
+        """``work`` in one transaction of its own (key chains, ``rekey``)."""
         ...
 
     def close(self) -> None: ...

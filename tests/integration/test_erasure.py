@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 import orjson
+import psycopg
 import pytest
 
 from pipeline import ingest
@@ -210,3 +211,103 @@ def test_subject_prints_the_customers_events_in_order_and_no_one_elses(
     assert fx.C2 in text
     for other in (fx.C1, fx.C3, fx.C4, "5521900000009"):
         assert other not in text
+
+
+def test_forget_while_the_loader_runs(tmp_path: Path) -> None:
+    """The ``forget`` command itself, while a loader runs on PostgreSQL (read by a client of
+    the test's own while the loader is still up); the audit row's counts are the rows that
+    changed. DuckDB has one writer, so its loader is stopped to be read: the test above."""
+    prefix = ld.new_topics()
+    ld.produce(records(prefix))
+    policy = "*=keep"
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP,
+        "PLUG_PIPELINE_PRIVACY_POLICY": policy,
+        "PLUG_PIPELINE_PRIVACY_KEYS": ENV_KEYS,
+        "PLUG_PIPELINE_TOPIC_PREFIX": prefix,
+    }
+    with ld.pg_database() as target:
+        loader = cli.start(*ld.loader_args(prefix, target), log=tmp_path / "load.log", env=env)
+        try:
+            total = len(records(prefix))
+            ld.wait_for(lambda: ld.loaded_records(target) >= total, "the centre loaded")
+            before, rows_before = figures(target), tables(target)
+            forget = cli.run("forget", "--tenant", "acme", "--phone", fx.C1, "--json", env=env)
+            assert forget.returncode == 0, forget.stderr[-2000:]
+            receipt = orjson.loads(forget.stdout)
+            ld.wait_for(lambda: _audited(target), "the erasure applied by the running loader")
+            assert loader.poll() is None  # applied by the loader that was running
+            after = tables(target)
+        finally:
+            loader.terminate()
+            loader.wait(30)
+        everything = text_of(after)
+        for gone in (fx.C1, "customer 1", "text of a1", "text of c2"):
+            assert gone not in everything, gone
+        assert fx.C2 in everything
+        assert figures(target) == before
+        [(subject, changed)] = ld.query(target, "SELECT subject, changed FROM plug_erasure")
+        assert subject == receipt["subject"]
+        assert isinstance(changed, dict)
+        for table, rows in rows_before.items():
+            if table in changed and table != "plug_load_errors":
+                gone_rows = {r for r in rows if r not in set(after[table])}
+                assert changed[table] == len(gone_rows), (table, changed[table], len(gone_rows))
+        assert changed["attendance_finished"] == 2
+        assert changed["message_received"] == sum(
+            1 for r in rows_before["message_received"] if fx.C1 in text_of({"": [r]})
+        )
+
+
+def _audited(target: str) -> bool:
+    try:
+        return bool(ld.query(target, "SELECT count(*) FROM plug_erasure")[0][0])
+    except psycopg.Error:  # the table appears with the loader's migration
+        return False
+
+
+def test_a_key_rotation_applied_by_rekey_keeps_the_history_joined(
+    targets: tuple[str, str],
+) -> None:
+    target, _ = targets
+    prefix = ld.new_topics()
+    ld.produce(records(prefix))
+    load(prefix, target, "pseudonymise")
+    before, rows_before = figures(target), tables(target)
+    old, new = Pseudonyms(KEYS), Pseudonyms({**KEYS, "acme": ("acme-secret", "acme-2027")})
+    rotated = f"{ENV_KEYS},acme=acme-2027"
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.BOOTSTRAP, "PLUG_PIPELINE_PRIVACY_KEYS": rotated,
+           "PLUG_PIPELINE_PRIVACY_POLICY": "pseudonymise"}  # fmt: skip
+    refused = cli.run(*ld.loader_args(prefix, target, "--until-caught-up"), env=env)
+    assert refused.returncode == 2
+    assert "plug-pipeline rekey --tenant acme" in refused.stderr
+    assert "acme-2027" not in refused.stderr
+    result = cli.run("rekey", "--tenant", "acme", "--to", target, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    changed = orjson.loads(result.stdout)["changed"]
+    assert changed["attendance_finished"] >= 2
+    everything = text_of(tables(target))
+    assert old.of("acme", fx.C1) not in everything
+    assert new.of("acme", fx.C1) in everything
+    globex = {n: [r for r in rows if "globex" in r] for n, rows in rows_before.items()}
+    after = tables(target)
+    for name, rows in globex.items():
+        assert set(rows) <= set(after[name]), name  # the other tenant untouched
+    assert figures(target) == before
+    # the rotated loader starts, and a new message of the customer joins their history
+    late = {"phone": fx.C1, "messageId": "rot1", "momment": fx.ms(fx.DAY1, "13:00:00"),
+            "fromMe": False, "text": {"message": "after the rotation"}}  # fmt: skip
+    at = fx.ms(fx.DAY1, "13:00:01")
+    ld.produce([ingest.ingest(Webhook.RECEIVE_MESSAGE, "acme", orjson.dumps(late), at, prefix)])
+    again = cli.run(*ld.loader_args(prefix, target, "--until-caught-up"), env=env, timeout=240)
+    assert again.returncode == 0, again.stderr[-3000:]
+    [(phone,)] = ld.query(target, "SELECT phone FROM message_received WHERE message_id = 'rot1'")
+    assert phone == new.of("acme", fx.C1)
+    [(history,)] = ld.query(
+        target, "SELECT customer_phone FROM attendance_finished WHERE tenant = 'acme' LIMIT 1"
+    )
+    assert str(history).startswith("ps:")
+    assert old.of("acme", fx.C1) not in text_of(tables(target))
+    twice = cli.run("rekey", "--tenant", "acme", "--to", target, env=env)
+    assert twice.returncode == 0
+    assert orjson.loads(twice.stdout)["changed"] == {}

@@ -4,6 +4,7 @@ kept, and a second load changes nothing."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +13,10 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.webhooks import EventType, Webhook
+from pipeline.webhooks import EventType, Webhook, all_topics
 from tests.support import kafka, simulate
 from tests.support import loader as wh
-from tests.support.ingress import Ingress
+from tests.support.ingress import Ingress, start_ingress, stop_ingress
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -38,11 +39,22 @@ def simulated(ingress: Ingress) -> None:
 
 
 @pytest.fixture(scope="module")
-def topics(ingress: Ingress) -> tuple[str, list[kafka.Record]]:
+def own_ingress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingress]:
+    """An ingress on topics of the module's own: the undecodable records written below
+    must not reach the consumers of the session's ingress topics in other tests."""
+    prefix = f"wl{uuid.uuid4().hex[:8]}"
+    kafka.create_topics(all_topics(prefix))
+    running = start_ingress(tmp_path_factory.mktemp("ingress"), prefix)
+    yield running
+    stop_ingress(running)
+
+
+@pytest.fixture(scope="module")
+def topics(own_ingress: Ingress) -> tuple[str, list[kafka.Record]]:
     """The ingress's topics after a simulate run, the corpus (quirky payloads included),
     redeliveries and undecodable records; with everything they hold, read by librdkafka."""
-    simulated(ingress)
-    prefix = ingress.prefix
+    simulated(own_ingress)
+    prefix = own_ingress.prefix
     corpus = wh.fixture_records(prefix)
     wh.produce(corpus)
     wh.produce([r for r in corpus if "event-type" in dict(r.headers)][:N_REDELIVERED])

@@ -191,9 +191,12 @@ COLUMNS: dict[str, dict[str, str]] = {
 # its search for redeliveries): the MD5 of the event id as a little-endian 128-bit number.
 DUCKDB_ONLY = {"event_id_number": "event.event_id|md5"}
 
-# Tables that hold no event's value: the loader's offsets, the applied migrations and
-# the erasure audit (each checked by its own tests). Any other table must be in COLUMNS.
-BOOKKEEPING = frozenset({"plug_offsets", "plug_schema_migrations", "plug_erasure"})
+# Tables that hold no event's value: the loader's offsets, the applied migrations, the
+# erasure audit and the key chains (each checked by its own tests). Any other table must
+# be in COLUMNS.
+BOOKKEEPING = frozenset(
+    {"plug_offsets", "plug_schema_migrations", "plug_erasure", "plug_pseudonym_chain"}
+)
 
 # Where each event type's row goes, and the key that finds it again.
 EVENT_TABLES = {

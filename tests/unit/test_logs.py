@@ -80,3 +80,24 @@ def test_an_unknown_log_format_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_the_log_format_flag_goes_before_or_after_the_command(argv: list[str]) -> None:
     assert cli.build_parser().parse_args(argv).log_format == "json"
+
+
+def test_aiokafka_debug_lines_stay_out_even_when_verbose() -> None:
+    # They quote records' keys and values, and those hold customers' phones and texts.
+    stream = io.StringIO()
+    root = logging.getLogger()
+    kafka_log = logging.getLogger("aiokafka")
+    saved, level, kafka_level = root.handlers[:], root.level, kafka_log.level
+    logs.setup("text", verbose=True, stream=stream)
+    try:
+        logging.getLogger("aiokafka.producer").debug("record value b'5511987654321'")
+        logging.getLogger("aiokafka.producer").info("connected")
+        logging.getLogger("pipeline.test").debug("our own detail")
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+        kafka_log.setLevel(kafka_level)
+    text = stream.getvalue()
+    assert "5511987654321" not in text
+    assert "connected" in text
+    assert "our own detail" in text
