@@ -108,6 +108,13 @@ def test_loader_cut_off_from_postgresql_tells_and_resumes_within_seconds(
         assert resumed < RESUME_S, f"rows again {resumed:.1f}s after the heal"
         assert "warehouse reachable again" in log.read_text()
         assert metric(port, "plug_loader_warehouse_up") == 1
+        # the server ended the session the cut orphaned (its keepalives), locks and all:
+        # the loader's only session is the one it made after the heal
+        sessions = wh.query(
+            socket_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'plug-pipeline load'",
+        )
+        assert sessions == [(1,)]
         assert loader.wait(timeout=240) == 0, log.read_text()[-3000:]
     finally:
         loader.kill()
