@@ -118,7 +118,7 @@ class Outcome:
             f"duplicates in Kafka            {self.duplicates_kafka} (named by event_id; "
             "the warehouse keeps one)",
             f"processes that died unasked    {', '.join(self.died) or 'none'}",
-            f"log lines leaking a secret     {len(self.leaks)} {self.leaks[:3] or ''}",
+            f"log lines leaking a secret     {len(self.leaks)} {self.leaks[:3] or ''}".rstrip(),
             f"answers: {dict(sorted(self.answers.items()))}",
             f"verdict: {'PASS' if self.ok else 'FAIL'} (seed {self.seed})",
         ]
