@@ -18,13 +18,14 @@ from pipeline import serve
 from pipeline.consume import tail
 from pipeline.errors import ConfigError
 from pipeline.extras import MissingExtra
+from pipeline.live.alerts import command as alerts
 from pipeline.ops import doctor, register, replay, settings, spool, topics
 from pipeline.privacy import command as forget
 from pipeline.report import command as report
 from pipeline.runtime import logs
 from pipeline.simulate import command as simulate
 from pipeline.specs import command as schemas
-from pipeline.warehouse import access, rekey
+from pipeline.warehouse import access, grant, rekey
 from pipeline.warehouse import command as load
 
 EXIT_CONFIG = 2
@@ -43,10 +44,12 @@ COMMANDS: tuple[AddParser, ...] = (
     report.add_parser,
     load.add_parser,
     access.add_parser,
+    grant.add_parser,
     topics.add_parser,
     doctor.add_parser,
     forget.add_parser,
     rekey.add_parser,
+    alerts.add_parser,
 )
 
 

@@ -113,6 +113,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     privacy_keys: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
     privacy_keys_file: str | None = None
     privacy_policy: str = "pseudonymise"
+    # Rules and receivers of the alerts for supervisors (docs/alerts.md); None: no alerts.
+    alerts_file: str | None = None
 
     def __repr__(self) -> str:
         return _masked(self, {"tokens", "privacy_keys"})
@@ -284,6 +286,11 @@ SETTINGS: tuple[Setting, ...] = (
         "privacy_policy",
         "what the warehouse keeps of personal fields: keep, pseudonymise or drop, or "
         "tenant=policy pairs with * for the rest",
+    ),
+    Setting(
+        "PLUG_PIPELINE_ALERTS_FILE",
+        "alerts_file",
+        "TOML file of alert rules and receivers (docs/alerts.md); unset: no alerts",
     ),
 )
 _BY_FIELD = {s.field: s for s in SETTINGS}

@@ -3,8 +3,8 @@
 One line per check, ``ok`` / ``warn`` / ``fail`` with the reason; the exit code is 1 when
 any check fails. Checks: the configuration, Kafka reachable and the idempotent producer
 authorised, every planned topic present with settings that fit the body limit, the spool
-directory writable with room for its bound, the TLS certificate's days left, and the
-warehouse when one is named.
+directory writable with room for its bound, the TLS certificate's days left, the alerts
+file when one is set, and the warehouse when one is named.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.extras import MissingExtra, missing
 from pipeline.kafka_client import producer_settings
+from pipeline.live.alerts import settings as alert_settings
+from pipeline.live.alerts import state
 from pipeline.ops.plan import MAX_MESSAGE, MIN_ISR, TopicPlan, plan
 from pipeline.ops.topics import Cluster, TopicsFailed, TopicState
 
@@ -47,6 +49,7 @@ FLAGS = (
     "tls_cert",
     "tls_key",
     "warehouse",
+    "alerts_file",
 )
 
 
@@ -237,6 +240,26 @@ def check_warehouse(target: str, timeout_s: float) -> Check:
     return Check("ok", "warehouse", f"DuckDB file {path} in a writable folder")
 
 
+def check_alerts(config: Config) -> Check | None:
+    """The alerts file as the live service reads it, and its state file's folder."""
+    if not config.alerts_file:
+        return None
+    try:
+        loaded = alert_settings.load(config.alerts_file, time_zone=config.kpi_time_zone)
+        state.read(loaded.state_file)
+    except (ConfigError, state.StateError) as exc:
+        return Check("fail", "alerts", str(exc))
+    folder = loaded.state_file.parent
+    if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
+        return Check("fail", "alerts", f"state folder {folder} not writable")
+    return Check(
+        "ok",
+        "alerts",
+        f"{len(loaded.rules)} rule(s), {len(loaded.receivers)} receiver(s); "
+        "`alerts test` tries the receivers",
+    )
+
+
 async def run_checks(
     config: Config, warehouse: str | None, timeout_s: float
 ) -> AsyncIterator[Check]:
@@ -245,6 +268,9 @@ async def run_checks(
         yield check
     yield check_spool(config)
     yield check_tls(config)
+    alerts = check_alerts(config)
+    if alerts is not None:
+        yield alerts
     if warehouse:
         yield check_warehouse(warehouse, timeout_s)
 

@@ -93,6 +93,10 @@ class Batch:
     personal: Personal | None = None
     # Erasure requests read in this batch, applied after its rows in its transaction.
     erasures: list[Erasure] = field(default_factory=list)
+    # ``load --tenant``: only this tenant's records become rows; the others are skipped
+    # (counted per topic), their offsets advancing all the same.
+    tenant: str | None = None
+    skipped: Counter[str] = field(default_factory=Counter)
     _event_ids: set[str] = field(default_factory=set)
     _closed_at: float = 0.0
 
@@ -116,11 +120,14 @@ class Batch:
         self.offsets[(topic, partition)] = offset + 1
         self.timestamps.append(timestamp_ms)
         self.events[topic] += 1
-        if source == DEADLETTER:
-            row = r.deadletter_row(partition, offset, dict(headers), value or b"")
-            self._put(t.DEADLETTER, row)
-        elif source == RAW:
-            self._put(t.RAW_WEBHOOK, r.raw_row(partition, offset, dict(headers), value or b""))
+        if source in (DEADLETTER, RAW):
+            named = dict(headers)
+            if self.tenant is not None and named.get("tenant") != self.tenant.encode():
+                self.skipped[topic] += 1
+            elif source == DEADLETTER:
+                self._put(t.DEADLETTER, r.deadletter_row(partition, offset, named, value or b""))
+            else:
+                self._put(t.RAW_WEBHOOK, r.raw_row(partition, offset, named, value or b""))
         else:
             assert isinstance(source, EventType)
             self._add_event(source, topic, partition, offset, timestamp_ms, key, value)
@@ -147,6 +154,9 @@ class Batch:
             self._error(
                 topic, partition, offset, "invalid_envelope", str(exc), timestamp_ms, key, value
             )
+            return
+        if self.tenant is not None and event.tenant != self.tenant:
+            self.skipped[topic] += 1
             return
         if event.event_id in self._event_ids:
             return  # a redelivery inside this batch; across batches the key drops it
@@ -182,6 +192,11 @@ class Batch:
         key: bytes | None,
         value: bytes | None,
     ) -> None:
+        # An undecodable record names its tenant only in its key (``route.key``): one
+        # that does not name this tenant is skipped, whoever it came from.
+        if self.tenant is not None and not (key or b"").startswith(self.tenant.encode() + b":"):
+            self.skipped[topic] += 1
+            return
         self.errors[topic] += 1
         row = r.load_error_row(topic, partition, offset, reason, error, timestamp_ms, key, value)
         self._put(t.LOAD_ERRORS, row)

@@ -55,7 +55,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="a DuckDB file or a postgresql:// URL (PLUG_PIPELINE_WAREHOUSE; default plug.duckdb)",
     )
     p.add_argument(
-        "--group", default=DEFAULT_GROUP, help=f"consumer group (default {DEFAULT_GROUP})"
+        "--group",
+        help=f"consumer group (default {DEFAULT_GROUP}; {DEFAULT_GROUP}-tenant-T with --tenant T)",
+    )
+    p.add_argument(
+        "--tenant",
+        help="write only this tenant's records (a tenant's own DuckDB file); the others are "
+        "skipped, and their offsets advance all the same",
     )
     p.add_argument(
         "--until-caught-up",
@@ -110,8 +116,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--dedup-hours must not be negative")
     if args.duckdb_memory_mb is not None and args.duckdb_memory_mb < 16:
         raise ConfigError("--duckdb-memory-mb must be at least 16")
+    if args.tenant is not None and not args.tenant:
+        raise ConfigError("--tenant must name a tenant")
     options = Options(
-        group=args.group,
+        group=args.group or group_of(args.tenant),
+        tenant=args.tenant,
         include_raw=args.include_raw,
         until_caught_up=args.until_caught_up,
         limits=Limits(args.batch_rows, args.batch_bytes, args.batch_age_s),
@@ -131,6 +140,12 @@ def run(args: argparse.Namespace) -> int:
             duckdb_memory_mb=args.duckdb_memory_mb,
         )
     )
+
+
+def group_of(tenant: str | None) -> str:
+    """The default consumer group: a loader of one tenant has a group of its own, so that
+    it does not share the partitions of the loader of every tenant, or of another's."""
+    return DEFAULT_GROUP if tenant is None else f"{DEFAULT_GROUP}-tenant-{tenant}"
 
 
 async def load(
@@ -169,8 +184,9 @@ async def load(
             loop.remove_signal_handler(sig)
         if progress:
             print(file=progress)
+    skipped = f", {loader.skipped} of other tenants skipped" if options.tenant is not None else ""
     print(
-        f"loaded {loader.loaded} records ({loader.rows} rows) into {target.describe()}",
+        f"loaded {loader.loaded} records ({loader.rows} rows) into {target.describe()}{skipped}",
         file=sys.stderr,
     )
     return EXIT_OK

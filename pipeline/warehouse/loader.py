@@ -72,6 +72,7 @@ class Options:
     until_caught_up: bool = False
     limits: Limits = field(default_factory=Limits)
     instance_id: str | None = None  # static group membership: a restart takes its place back
+    tenant: str | None = None  # only this tenant's records become rows (the rest: skipped)
 
 
 def sources(prefix: str, include_raw: bool) -> dict[str, Source]:
@@ -104,6 +105,7 @@ class Loader:
         self._per_record = (1.0, 1024.0)  # the last batch's rows and bytes a record (_room)
         self.loaded = 0  # records committed since start
         self.rows = 0  # rows handed to the warehouse since start
+        self.skipped = 0  # records of other tenants committed as passed over (--tenant)
         self.ends: dict[TP, int] = {}
         self.begins: dict[TP, int] = {}
         self._lock = asyncio.Lock()
@@ -123,7 +125,7 @@ class Loader:
         )
 
     def _new_batch(self, limits: Limits) -> Batch:
-        return Batch(limits, personal=self.personal)
+        return Batch(limits, personal=self.personal, tenant=self.options.tenant)
 
     # -- the target, on its own thread --------------------------------------------------
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -483,6 +485,9 @@ class Loader:
         m.batch_seconds.observe(committed_at - batch.closed_at)
         for topic, n in batch.events.items():
             m.events.labels(topic).inc(n)
+        for topic, n in batch.skipped.items():
+            m.skipped.labels(topic).inc(n)
+            self.skipped += n
         for topic, n in batch.errors.items():
             m.load_errors.labels(topic).inc(n)
         for table, n in batch.rows_per_table().items():

@@ -59,6 +59,13 @@ class LoaderMetrics:
             "When the warehouse last answered (a write committed, a query or a probe), epoch s",
             registry=r,
         )
+        self.skipped = Counter(
+            "plug_loader_skipped_records",
+            "Records of other tenants passed over by a loader of one tenant (load --tenant), "
+            "per topic",
+            ["topic"],
+            registry=r,
+        )
         self.keyless = Counter(
             "plug_loader_keyless_events",
             "Events of a tenant under the pseudonymise policy with no pseudonym key, stored "

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.errors import WarehouseError
-from pipeline.warehouse import chain, erase, views
+from pipeline.warehouse import chain, erase, isolation, views
 from pipeline.warehouse.sql import (
     ID_NUMBER,
     TYPES,
@@ -109,6 +109,14 @@ def _v6(dialect: Dialect) -> list[str]:
     return [chain.chain_table(dialect)]
 
 
+def _v7(dialect: Dialect) -> list[str]:
+    """PostgreSQL: every table under row-level security by tenant (``isolation.py``).
+    DuckDB has no users: a tenant's own file is ``load --tenant``."""
+    if dialect != "postgresql":
+        return []
+    return isolation.migration()
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the warehouse contract: event, child, dead-letter and bookkeeping tables", _v1),
     Migration(2, "DuckDB: keys kept by the loader's anti-join instead of in-memory indexes", _v2),
@@ -116,6 +124,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "DuckDB: event ids searched by a 128-bit number of each (MD5)", _v4),
     Migration(5, "plug_erasure: the erasure requests applied, by subject", _v5),
     Migration(6, "plug_pseudonym_chain: each tenant's key chain, to notice a rotation", _v6),
+    Migration(7, "PostgreSQL: row-level security by tenant, plug_tenant_roles", _v7),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -149,4 +158,6 @@ def apply(session: Session, view_settings: views.ViewSettings | None = None) -> 
         session.dialect, time_zone=kpi.time_zone, sla_seconds=kpi.sla_seconds
     ):
         session.execute(statement)
+    if session.dialect == "postgresql":
+        isolation.restore_grants(session)
     return done

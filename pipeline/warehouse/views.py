@@ -22,7 +22,9 @@ The SQL is the same on both engines: they share ``AT TIME ZONE``, ordered-set
 division (``/`` on integers is float division in DuckDB and truncating in
 PostgreSQL), so every ratio casts to ``float8`` first. Views are dropped and
 created rather than ``CREATE OR REPLACE``d: PostgreSQL refuses to replace a view
-whose columns changed.
+whose columns changed. On PostgreSQL they are created ``WITH (security_invoker = true)``,
+the one difference: they read their tables under the row-level security of the role
+querying them (``isolation.py``).
 """
 
 from __future__ import annotations
@@ -454,5 +456,8 @@ def statements(
         raise ValueError(f"unknown dialect: {dialect!r}")
     views = definitions(time_zone, sla_seconds)
     drops = [f"DROP VIEW IF EXISTS {name}" for name in reversed(VIEW_NAMES)]
-    creates = [f"CREATE VIEW {name} AS{sql}" for name, sql in views.items()]
+    # PostgreSQL: a view reads its tables as the role querying it, under that role's
+    # row-level security (``isolation.py``); by default it would read them as its owner.
+    options = " WITH (security_invoker = true)" if dialect == "postgresql" else ""
+    creates = [f"CREATE VIEW {name}{options} AS{sql}" for name, sql in views.items()]
     return drops + creates

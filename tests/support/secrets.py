@@ -19,7 +19,9 @@ from tests.support.payloads import TOKENS
 OLD, NEW = "rotation-old-token-0f3a", "rotation-new-token-9c1d"
 # A token no tenant has: the ingress refuses it, and must not log it while refusing.
 WRONG = "wrong-token-that-must-not-be-logged-7e2b"
-SECRETS = [*TOKENS.values(), OLD, NEW, WRONG]
+# The secret part of the alert tests' webhook URL (as in a Slack URL): never logged.
+HOOK_PATH = "hooks/alerts-path-that-must-not-be-logged-5d2c"
+SECRETS = [*TOKENS.values(), OLD, NEW, WRONG, HOOK_PATH]
 
 
 def scan(logs: Iterable[Path]) -> tuple[int, list[str]]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Config
-from pipeline.ops.doctor import check_spool, check_tls, check_warehouse
+from pipeline.ops.doctor import check_alerts, check_spool, check_tls, check_warehouse
+from tests.support.alerts import alerts_file
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +66,23 @@ def test_warehouse_without_a_server_fails(tmp_path: Path) -> None:
         assert check_warehouse(f"postgresql://u@127.0.0.1:{port}/db", 2).status == "fail"
     assert check_warehouse(str(tmp_path / "w.duckdb"), 2).status == "ok"
     assert check_warehouse(str(tmp_path / "missing" / "w.duckdb"), 2).status == "fail"
+
+
+def test_alerts_checked_when_a_file_is_set(tmp_path: Path) -> None:
+    assert check_alerts(Config()) is None
+    path = alerts_file(tmp_path, hook_port=9, smtp_port=9, repeat_minutes=1)
+    ok = check_alerts(Config(alerts_file=str(path)))
+    assert ok is not None
+    assert (ok.status, ok.detail) == (
+        "ok",
+        "1 rule(s), 2 receiver(s); `alerts test` tries the receivers",
+    )
+    (tmp_path / "alerts-state.json").write_text("[]")
+    broken = check_alerts(Config(alerts_file=str(path)))
+    assert broken is not None
+    assert broken.status == "fail"
+    assert "alerts-state.json: not a state this version reads" in broken.detail
+    missing = check_alerts(Config(alerts_file=str(tmp_path / "none.toml")))
+    assert missing is not None
+    assert missing.status == "fail"
+    assert "none.toml: cannot read it" in missing.detail

@@ -1,0 +1,1 @@
+"""Alerts for supervisors: rules judged on the live figures, notifications to receivers."""
