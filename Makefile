@@ -111,6 +111,24 @@ run-load: install kafka-up pg-up
 	PLUG_PIPELINE_PRIVACY_POLICY=$${PLUG_PIPELINE_PRIVACY_POLICY:-keep} \
 	$(BIN)/plug-pipeline load --to "$${TARGET:-$(PLUG_PIPELINE_TEST_PG_URL)}" $(LOAD_ARGS)
 
+# The whole chain on a test network of namespaces (root, Debian's iproute2 and iptables):
+# three brokers, the ingress, the loader and PostgreSQL, under SOAK_MINUTES of seeded
+# random faults; prints one table and the seed (SOAK_SEED=N replays one); exit 1 on a loss.
+# Not part of `make test` (SOAK_MINUTES plus 3 to 5 minutes); `SOAK_MINUTES=5` for a short one.
+SOAK_MINUTES ?= 60
+.PHONY: soak net-loss testnet-clean
+soak: install
+	$(BIN)/python -m tests.support.soak --minutes $(SOAK_MINUTES) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
+
+# The issue's two minutes of 5 % loss and 300 ms on the ingress's link (30 s in the suite).
+net-loss: install
+	PLUG_PIPELINE_NET_LOSS_S=120 $(BIN)/pytest -q -s \
+	  tests/integration/test_network_faults.py -k loss_and_delay
+
+# Every namespace, veth and rule of a test network, even one a failed run left behind.
+testnet-clean:
+	@bash deploy/testnet/testnet.sh clean
+
 # pipeline.consume against plain aiokafka on the local broker (make kafka-up first).
 bench-consume: install
 	$(BIN)/python bench/consume.py $(BENCH_ARGS)

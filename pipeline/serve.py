@@ -19,7 +19,9 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import ssl
+import sys
 from pathlib import Path
 
 import msgspec
@@ -87,11 +89,49 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+EXIT_CANNOT_LISTEN = 1
+_BACKLOG = 128  # aiohttp's own default
+
+
+class CannotListen(Exception):
+    """The port is taken (or the address not ours): said in one line, before anything
+    else starts."""
+
+
+def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """The ingress's socket, bound and listening. Made first of all: a port that is taken
+    ends the start before any connection to Kafka or any topic is made."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc}") from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.setblocking(False)
+    return sock
+
+
 def run(config: Config, workers: int = 1) -> int:
     tls_context(config)  # refuse a bad certificate before any worker starts
-    if workers <= 1:
-        _run_one(config, reuse_port=False)
-        return 0
+    try:
+        if workers <= 1:
+            _run_one(config, reuse_port=False)
+            return 0
+        # the workers share the port: find it taken here, once, not in each of them
+        listening_socket(config.host, config.port, reuse_port=True).close()
+    except CannotListen as exc:
+        print(f"plug-pipeline serve: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_LISTEN
     return _run_many(config, workers)
 
 
@@ -106,12 +146,16 @@ def _run_one(config: Config, reuse_port: bool) -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
         pass
-    asyncio.run(serve(config, tls_context(config), reuse_port))
+    sock = listening_socket(config.host, config.port, reuse_port)
+    asyncio.run(serve(config, tls_context(config), sock))
 
 
 async def serve(
-    config: Config, ssl_context: ssl.SSLContext | None = None, reuse_port: bool = False
+    config: Config, ssl_context: ssl.SSLContext | None = None, sock: socket.socket | None = None
 ) -> None:
+    """Serve until SIGTERM / SIGINT on ``sock`` (made here when None)."""
+    if sock is None:
+        sock = listening_socket(config.host, config.port, reuse_port=False)
     ingress = build_ingress(config)
     runner = runner_for(ingress)
     await runner.setup()
@@ -119,12 +163,7 @@ async def serve(
     if guarded is not None:
         METRICS.connections_open.set_function(lambda: len(guarded.connections))
     site = Site(
-        runner,
-        config.host,
-        config.port,
-        ssl_context=ssl_context,
-        reuse_port=reuse_port or None,
-        handshake_timeout_s=config.tls_handshake_timeout_s,
+        runner, sock, ssl_context=ssl_context, handshake_timeout_s=config.tls_handshake_timeout_s
     )
     await site.start()
     settle_gc()
@@ -158,8 +197,9 @@ def runner_for(ingress: Ingress) -> GuardedRunner:
     )
 
 
-class Site(web.TCPSite):
-    """A TCP site whose TLS handshakes are bounded (asyncio's default is 60 s); `live` too."""
+class Site(web.SockSite):
+    """A site on a socket bound beforehand, whose TLS handshakes are bounded (asyncio's
+    default is 60 s); `live` too."""
 
     def __init__(self, *args: object, handshake_timeout_s: float, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -174,13 +214,10 @@ class Site(web.TCPSite):
         assert server is not None
         self._server = await asyncio.get_running_loop().create_server(
             server,
-            self._host,
-            self._port,
+            sock=self._sock,
             ssl=self._ssl_context,
             ssl_handshake_timeout=self._handshake_timeout_s,
             backlog=self._backlog,
-            reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port,
         )
 
 
@@ -219,7 +256,11 @@ def _worker_config(config: Config, index: int) -> Config:
 def _worker(config: Config) -> None:
     # A spawned process starts with logging unset: the parent's set-up is not inherited.
     logs.setup(config.log_format)
-    _run_one(config, reuse_port=True)
+    try:
+        _run_one(config, reuse_port=True)
+    except CannotListen as exc:  # taken since the parent looked
+        print(f"plug-pipeline serve: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CANNOT_LISTEN)
 
 
 def _run_many(config: Config, workers: int) -> int:

@@ -5,6 +5,12 @@
 #   kafka-local.sh single [PORT]      1 node: client PORT (default 9092), controller PORT+1
 #   kafka-local.sh cluster [PORT]     3 nodes: node N on client PORT+10(N-1), controller +1
 #                                     (default PORT 19092: 19092, 19102, 19112; RF=3, min ISR 2)
+#   kafka-local.sh netcluster NS=ADDR NS=ADDR NS=ADDR
+#                                     3 nodes, node N in network namespace NS listening on ADDR
+#                                     (client 9092, controller 9093): hosts of a test network
+#                                     (tests/support/testnet.py); RF=3, min ISR 2
+#   KL_AUTHORIZER=1 (with single, cluster, netcluster): Kafka's StandardAuthorizer, every
+#   principal allowed where no ACL says otherwise, so an ACL can deny a write (fault tests)
 #   kafka-local.sh kill N             SIGKILL node N (fault injection)
 #   kafka-local.sh term N             SIGTERM node N (controlled shutdown), SIGKILL after 20 s
 #   kafka-local.sh start N            (re)start node N and wait until it reports started
@@ -40,24 +46,26 @@ fetch() {
 # close_inherited_fds: a daemon must not keep the caller's locks (see the file)
 source "$HERE/../daemon-fds.sh"
 
+# NETNS_EXEC: words before java (ip netns exec NS), for a node on a test network's host
+NETNS_EXEC=()
 run_java() {
   local logdir=$1 heap=$2; shift 2
   close_inherited_fds
-  exec "$JAVA" -Xms"$heap" -Xmx"$heap" "${JVM_OPTS[@]}" \
+  exec "${NETNS_EXEC[@]}" "$JAVA" -Xms"$heap" -Xmx"$heap" "${JVM_OPTS[@]}" \
        -Dkafka.logs.dir="$logdir" -Dlog4j2.configurationFile="$KL_HOME/log4j2.properties" \
        -cp "$LIBS/*" "$@"
 }
 
-# write_conf N CLIENT_PORT CONTROLLER_PORT VOTERS RF MIN_ISR
+# write_conf N CLIENT_PORT CONTROLLER_PORT VOTERS RF MIN_ISR [ADDRESS]
 write_conf() {
-  local n=$1 bp=$2 cp=$3 voters=$4 rf=$5 isr=$6 d=$KL_RUN/node$1
+  local n=$1 bp=$2 cp=$3 voters=$4 rf=$5 isr=$6 host=${7:-127.0.0.1} d=$KL_RUN/node$1
   mkdir -p "$d/data" "$d/logs"
   cat >"$d/server.properties" <<CONF
 process.roles=broker,controller
 node.id=$n
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$bp,CONTROLLER://127.0.0.1:$cp
-advertised.listeners=PLAINTEXT://127.0.0.1:$bp
+listeners=PLAINTEXT://$host:$bp,CONTROLLER://$host:$cp
+advertised.listeners=PLAINTEXT://$host:$bp
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
@@ -88,6 +96,12 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 log.segment.bytes=67108864
 CONF
+  if [[ ${KL_AUTHORIZER:-} == 1 ]]; then
+    cat >>"$d/server.properties" <<CONF
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=true
+CONF
+  fi
 }
 
 format_node() {   # N ; idempotent
@@ -104,6 +118,8 @@ start_node() {    # N ; returns at once, see wait_ready
   alive "$1" && return 0
   touch "$d/logs/server.log"
   wc -l <"$d/logs/server.log" >"$d/logmark"     # only log lines after this count are this run's
+  NETNS_EXEC=()
+  [[ -f $d/netns ]] && NETNS_EXEC=(ip netns exec "$(cat "$d/netns")")
   run_java "$d/logs" "$HEAP" kafka.Kafka "$d/server.properties" >>"$d/logs/stdout.log" 2>&1 </dev/null &
   echo $! >"$d/pid"
 }
@@ -161,15 +177,32 @@ cluster() {
   echo "bootstrap.servers=127.0.0.1:$base,127.0.0.1:$((base + 10)),127.0.0.1:$((base + 20))"
 }
 
+netcluster() {
+  (($# == 3)) || die "netcluster NS=ADDR NS=ADDR NS=ADDR"
+  local n=0 spec voters="" addrs=() nss=()
+  for spec in "$@"; do nss+=("${spec%%=*}"); addrs+=("${spec#*=}"); done
+  for n in 1 2 3; do voters+="${voters:+,}$n@${addrs[n - 1]}:9093"; done
+  fetch
+  for n in 1 2 3; do
+    write_conf "$n" 9092 9093 "$voters" 3 2 "${addrs[n - 1]}"
+    echo "${nss[n - 1]}" >"$KL_RUN/node$n/netns"
+  done
+  for n in 1 2 3; do format_node "$n" & done; wait
+  for n in 1 2 3; do start_node "$n"; done
+  for n in 1 2 3; do wait_ready "$n"; done
+  echo "bootstrap.servers=${addrs[0]}:9092,${addrs[1]}:9092,${addrs[2]}:9092"
+}
+
 cmd=${1:-}; shift || true
 case $cmd in
   fetch)   fetch ;;
   single)  single "$@" ;;
   cluster) cluster "$@" ;;
+  netcluster) netcluster "$@" ;;
   start)   start_node "$1"; wait_ready "$1" ;;
   kill)    kill_node "$1" ;;
   term)    term_node "$1" ;;
   stop)    [[ -d $KL_RUN ]] && for n in $(nodes); do term_node "$n"; done; true ;;
   clean)   [[ -d $KL_RUN ]] && for n in $(nodes); do term_node "$n"; done; rm -rf "$KL_RUN" ;;
-  *)       sed -n '2,12p' "$0"; exit 2 ;;
+  *)       sed -n '2,18p' "$0"; exit 2 ;;
 esac

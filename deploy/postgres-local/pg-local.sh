@@ -9,12 +9,17 @@
 #                             as after a crash (fault injection)
 #   pg-local.sh clean         stop and delete $PG_RUN
 #   pg-local.sh url [PORT]    print the URL
+# PG_LISTEN (default 127.0.0.1): the address to listen on, e.g. a test network's (run the
+# script inside that host's namespace); PG_ALLOW: a network (CIDR) whose clients are trusted
+# too, as 127.0.0.1's are.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PG_RUN=${PG_RUN:-$(cd "$HERE/../.." && pwd)/.pg}
 PG_USER=${PG_USER:-postgres}   # the system user the server runs as
 DB=plug
+PG_LISTEN=${PG_LISTEN:-127.0.0.1}
+PG_ALLOW=${PG_ALLOW:-}
 
 die() { echo "pg-local: $*" >&2; exit 1; }
 
@@ -67,7 +72,7 @@ running() {
   as_pg "$(bindir)/pg_ctl" -D "$(data)" status >/dev/null 2>&1
 }
 
-url() { echo "postgresql://$PG_USER@127.0.0.1:${1:-$(port_of_run)}/$DB"; }
+url() { echo "postgresql://$PG_USER@$PG_LISTEN:${1:-$(port_of_run)}/$DB"; }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -85,6 +90,9 @@ up() {
     as_pg "$bin/initdb" -D "$(data)" -U "$PG_USER" -A trust -E UTF8 --locale=C.UTF-8 \
       >"$PG_RUN/initdb.log" 2>&1 || { cat "$PG_RUN/initdb.log" >&2; die "initdb failed"; }
   fi
+  if [[ -n $PG_ALLOW ]] && ! grep -q "^host all all $PG_ALLOW trust" "$(data)/pg_hba.conf"; then
+    echo "host all all $PG_ALLOW trust" >>"$(data)/pg_hba.conf"
+  fi
   echo "$port" >"$PG_RUN/port"
   # settings for a test server: loopback only, socket inside $PG_RUN, no fsync waits
   # (a crash of the machine is not what the tests simulate; a crash of the server is,
@@ -92,7 +100,7 @@ up() {
   (
     close_inherited_fds
     as_pg "$bin/pg_ctl" -D "$(data)" -l "$PG_RUN/server.log" -w -t 60 start -o \
-      "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_RUN \
+      "-p $port -c listen_addresses=$PG_LISTEN -c unix_socket_directories=$PG_RUN \
        -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50 \
        -c shared_buffers=128MB" >/dev/null
   ) || { tail -n 30 "$PG_RUN/server.log" >&2; die "the server did not start"; }

@@ -130,6 +130,11 @@ class IcebergTarget:
             return erase.erased(self.table(ERASURES.name))
 
     # -- a batch -------------------------------------------------------------------------
+    def ping(self) -> None:
+        """A round trip to the catalog's database (the files are read only to write)."""
+        with unavailable("reach the catalog"):
+            self._open().list_namespaces()
+
     def check_chains(self, pseudonyms: Pseudonyms) -> list[str]:
         """As ``chain.check`` does in SQL, in the table properties of ``plug_offsets``
         (``plug.key-chain.<tenant>``: how many keys, and the chain's fingerprint)."""

@@ -14,7 +14,9 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import ssl
+import sys
 from collections.abc import Iterable
 
 from pipeline import config as configuration
@@ -62,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
             "no viewer tokens: set PLUG_PIPELINE_VIEWER_TOKENS (tenant=token,...); "
             "each token shows one tenant's wallboard"
         )
-    asyncio.run(live(config, serve.tls_context(config)))
+    ssl_context = serve.tls_context(config)
+    try:  # bound first: a taken port ends the start in one line, before Kafka is asked
+        sock = serve.listening_socket(config.live_host, config.live_port, reuse_port=False)
+    except serve.CannotListen as exc:
+        print(f"plug-pipeline live: {exc}", file=sys.stderr)
+        return serve.EXIT_CANNOT_LISTEN
+    asyncio.run(live(config, ssl_context, sock=sock))
     return 0
 
 
@@ -77,9 +85,14 @@ def build(config: Config, listeners: Iterable[Listener] = ()) -> LiveService:
 
 
 async def live(
-    config: Config, ssl_context: ssl.SSLContext | None, listeners: Iterable[Listener] = ()
+    config: Config,
+    ssl_context: ssl.SSLContext | None,
+    listeners: Iterable[Listener] = (),
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve the wallboard until SIGTERM / SIGINT."""
+    """Serve the wallboard until SIGTERM / SIGINT (on ``sock``, made here when None)."""
+    if sock is None:
+        sock = serve.listening_socket(config.live_host, config.live_port, reuse_port=False)
     alerts = build_alerts(config.alerts_file, time_zone=config.kpi_time_zone)
     if alerts is not None:
         listeners = [*listeners, alerts.on_now]
@@ -96,8 +109,7 @@ async def live(
     await runner.setup()
     site = serve.Site(
         runner,
-        config.live_host,
-        config.live_port,
+        sock,
         ssl_context=ssl_context,
         handshake_timeout_s=config.tls_handshake_timeout_s,
     )

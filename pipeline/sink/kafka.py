@@ -5,8 +5,11 @@ here runs under a timeout and turns what it raises into one of our errors, keepi
 aiokafka's own ``retriable`` flag across the edge:
 
 - retriable (connection lost, leader moving, timeout): ``NotDurable`` — the caller spools;
-- a record Kafka will never take (too large for the topic, invalid topic, not authorised):
+- a record Kafka will never take (too large for the topic, invalid topic, a policy):
   ``RefusedByKafka`` — never spooled, the caller sets it aside;
+- writes denied (an ACL): not the record's fault, and an operator can lift it, so it is
+  ``NotDurable`` (spooled) like a transient error, but no new producer can cure it: the
+  sink is unhealthy at once, the reason named, until a record is taken again;
 - fatal to the idempotent producer (``OutOfOrderSequenceNumber``, ``UnknownProducerId``,
   ``InvalidProducerEpoch``, a dead sender task): the producer's sequence state no longer
   matches the broker's and no retry can succeed, so the producer is closed and a new one
@@ -29,6 +32,7 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import (
     BrokerResponseError,
+    ClusterAuthorizationFailedError,
     IllegalStateError,
     InvalidProducerEpoch,
     KafkaError,
@@ -38,6 +42,8 @@ from aiokafka.errors import (
     ProducerFenced,
     RecordListTooLargeError,
     RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
     UnknownProducerId,
 )
 
@@ -77,11 +83,22 @@ _TOO_LARGE: tuple[type[KafkaError], ...] = (
 )
 
 
+# Writes not allowed to this client: a setting of the cluster, not a property of the record.
+_DENIED: tuple[type[KafkaError], ...] = (
+    TopicAuthorizationFailedError,
+    ClusterAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
+
+
 def classify(exc: BaseException) -> str:
-    """``"refused"`` (never retry this record), ``"fatal"`` (replace the producer), or
-    ``"transient"`` (try again later)."""
+    """``"refused"`` (never retry this record), ``"fatal"`` (replace the producer),
+    ``"denied"`` (keep the record, say the ingress cannot heal) or ``"transient"`` (try
+    again later)."""
     if isinstance(exc, _FATAL_TO_PRODUCER):
         return "fatal"
+    if isinstance(exc, _DENIED):
+        return "denied"
     if isinstance(exc, _TOO_LARGE):
         return "refused"
     if isinstance(exc, BrokerResponseError) and not exc.retriable:
@@ -301,6 +318,12 @@ class KafkaSink:
             fatal = by_kind["fatal"]
             self._replace(producer, f"{type(fatal).__name__}: {fatal}")
             raise BrokerUnavailable(f"Kafka producer failed for good ({fatal!r}); replacing it")
+        if "denied" in by_kind:
+            denied = by_kind["denied"]
+            self._denied(f"Kafka denies this client's writes ({denied!r}): an ACL or the principal")
+            # the refused batch used up its sequence numbers (see below): a new producer
+            self._replace(producer, f"Denied: {denied!r}")
+            raise BrokerUnavailable(f"Kafka denied the write: {denied!r}")
         if "transient" in by_kind:
             self._failed(producer)
             raise BrokerUnavailable(f"Kafka refused the record for now: {by_kind['transient']!r}")
@@ -332,6 +355,13 @@ class KafkaSink:
             log.info("Kafka takes records again: healthy")
             self.unhealthy = None
             METRICS.healthy.set(1)
+
+    def _denied(self, reason: str) -> None:
+        """Unhealthy at once: no new producer lifts a denial; a record taken ends it."""
+        if self.unhealthy != reason:
+            self.unhealthy = reason
+            METRICS.healthy.set(0)
+            log.error("the ingress cannot heal: %s", reason)
 
     def _failed(self, producer: AIOKafkaProducer) -> None:
         if producer is self._producer:

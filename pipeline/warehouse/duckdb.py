@@ -197,6 +197,9 @@ class DuckDBTarget:
     def check_chains(self, pseudonyms: Pseudonyms) -> list[str]:
         return self.transact(lambda session: chain.check(session, pseudonyms))
 
+    def ping(self) -> None:
+        """Nothing: an embedded file has no connection to lose."""
+
     def transact(self, work: Callable[[Session], T]) -> T:
         result: T = self._in_transaction(lambda: work(self))
         return result

@@ -38,6 +38,7 @@ from pipeline.errors import StaleOffsets, TopicRecreated, WarehouseUnavailable
 from pipeline.kafka_client import admin_settings, consumer_settings
 from pipeline.route import deadletter_topic, event_topic, raw_topic
 from pipeline.warehouse.batch import DEADLETTER, RAW, TP, Batch, Limits, Source, is_behind
+from pipeline.warehouse.health import WarehouseHealth
 from pipeline.warehouse.metrics import LoaderMetrics
 from pipeline.warehouse.personal import Personal
 from pipeline.warehouse.target import Target
@@ -49,7 +50,10 @@ T = TypeVar("T")
 Fetched = list[tuple[TopicPartition, list[Any]]]  # records as getmany returns them, in order
 
 DEFAULT_GROUP = "plug-pipeline-load"
-_RETRY_MIN_S, _RETRY_MAX_S = 0.2, 5.0
+# A warehouse back after an outage is written to within a retry and a connect timeout
+# (postgres.py): at most 2 + 3 s.
+_RETRY_MIN_S, _RETRY_MAX_S = 0.2, 2.0
+_KAFKA_RETRY_MAX_S = 5.0  # the ingress's own wait between tries
 # The most records one fetch hands over: aiokafka makes a record object of each, and
 # those of one fetch are alive together until they are rows (or carried, see _add); the
 # rest wait in aiokafka's buffer, still compressed. Asking for a batch's whole room at once
@@ -114,6 +118,9 @@ class Loader:
         self._last_check = 0.0
         self._lag_at = 0.0
         self._behind = False  # is_behind, as of the last _close
+        self.health = WarehouseHealth(
+            target.describe(), metrics.warehouse_up, metrics.warehouse_last_ok
+        )
 
     def _new_batch(self, limits: Limits) -> Batch:
         return Batch(limits, personal=self.personal, tenant=self.options.tenant)
@@ -127,14 +134,29 @@ class Loader:
         delay = _RETRY_MIN_S
         while True:
             try:
-                return await self._call(fn, *args)
+                result = await self._call(fn, *args)
             except WarehouseUnavailable as exc:
                 if self._stop.is_set():
                     raise
                 self.metrics.retries.inc()
-                log.warning("%s: warehouse unavailable, retrying in %.1fs: %s", what, delay, exc)
+                self.health.failed(what, exc, _RETRY_MAX_S)
                 await self._sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX_S)
+            else:
+                self.health.ok()
+                return result
+
+    async def _probe(self) -> None:
+        """Ask the warehouse whether it is there when nothing else has for a while (and
+        no write is in flight): a dead connection is found and told while idle too."""
+        if self._writes or not self.health.probe_due(_RETRY_MAX_S):
+            return
+        try:
+            await self._call(self.target.ping)
+        except WarehouseUnavailable as exc:
+            self.health.failed("probe", exc, _RETRY_MAX_S)
+        else:
+            self.health.ok()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -170,14 +192,42 @@ class Loader:
             # a topic created after start (the ingress makes them) is joined within this
             metadata_max_age_ms=30000,
         )
-        consumer = self._consumer = AIOKafkaConsumer(**settings)
-        await consumer.start()
+        consumer = await self._start_consumer(settings)
+        if consumer is None:  # stopped while Kafka was unreachable
+            await self._call(self.target.close)
+            self._executor.shutdown(wait=True)
+            return
+        self._consumer = consumer
         try:
             await self._measure_ends(consumer)
             consumer.subscribe(list(self.sources), listener=_Listener(self))
             await self._loop(consumer)
         finally:
             await self._shutdown(consumer)
+
+    async def _start_consumer(self, settings: dict[str, Any]) -> AIOKafkaConsumer | None:
+        """A started consumer; while Kafka cannot be reached, a warning and another try
+        (as the ingress does), each failed consumer closed. None when stopped meanwhile."""
+        delay = _RETRY_MIN_S
+        while True:
+            consumer = AIOKafkaConsumer(**settings)
+            try:
+                await consumer.start()
+            except (KafkaError, OSError) as exc:
+                await consumer.stop()
+                if self._stop.is_set():
+                    return None
+                log.warning(
+                    "Kafka not reachable at %s, trying again in %.1fs: %s",
+                    self.config.kafka.bootstrap_servers, delay, exc,
+                )  # fmt: skip
+                await self._sleep(delay)
+                if self._stop.is_set():
+                    return None
+                delay = min(delay * 2, _KAFKA_RETRY_MAX_S)
+                continue
+            log.info("connected to Kafka at %s", self.config.kafka.bootstrap_servers)
+            return consumer
 
     async def _measure_ends(self, consumer: AIOKafkaConsumer) -> None:
         """The end offsets at start: what ``--until-caught-up`` waits for."""
@@ -268,6 +318,7 @@ class Loader:
             if self._to_kafka:
                 offsets, self._to_kafka = self._to_kafka, {}
                 await self._commit_to_kafka(consumer, offsets)
+            await self._probe()
             if time.monotonic() - self._lag_at >= 1:
                 self._lag_at = time.monotonic()
                 for topic, n in self.lag().items():
@@ -405,7 +456,7 @@ class Loader:
                     if once or self._stop.is_set():
                         raise
                     self.metrics.retries.inc()
-                    log.warning("warehouse unavailable, retrying in %.1fs: %s", delay, exc)
+                    self.health.failed("write", exc, _RETRY_MAX_S)
                     await self._sleep(delay)
                     delay = min(delay * 2, _RETRY_MAX_S)
                     self._writes.retry()
@@ -426,6 +477,7 @@ class Loader:
 
     def _committed(self, batch: Batch, committed_at: float) -> None:
         """A batch's write committed: its offsets are the warehouse's now."""
+        self.health.ok()
         self.stored.update(batch.offsets)
         self._to_kafka.update(batch.offsets)
         self.loaded += batch.records

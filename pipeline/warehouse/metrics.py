@@ -48,6 +48,17 @@ class LoaderMetrics:
             "Batch writes retried because the warehouse was unavailable",
             registry=r,
         )
+        self.warehouse_up = Gauge(
+            "plug_loader_warehouse_up",
+            "1 while the warehouse answers, 0 from the first call that found it unavailable "
+            "until one succeeds",
+            registry=r,
+        )
+        self.warehouse_last_ok = Gauge(
+            "plug_loader_warehouse_last_ok_timestamp_seconds",
+            "When the warehouse last answered (a write committed, a query or a probe), epoch s",
+            registry=r,
+        )
         self.skipped = Counter(
             "plug_loader_skipped_records",
             "Records of other tenants passed over by a loader of one tenant (load --tenant), "

@@ -4,6 +4,12 @@ Each table's rows are streamed with ``COPY`` into a session-local staging table,
 inserted if absent from there; rows and offsets commit together. A lost connection
 raises ``WarehouseUnavailable`` and the next call reconnects, so the loader can retry
 the same batch once the server is back.
+
+A server cut off by the network does not refuse: packets vanish and a socket waits on
+TCP's own timers (a minute and more). So both ends of the connection bound every wait
+(``CLIENT_SETTINGS``, ``SERVER_SETTINGS``): the client gives up on a dead connection
+within seconds, and the server ends a transaction whose client vanished, freeing its
+locks for the loader's next connection. An address's own parameters take precedence.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from pipeline.errors import WarehouseError, WarehouseUnavailable
 from pipeline.privacy.subject import Pseudonyms
@@ -35,11 +42,45 @@ from pipeline.warehouse.views import ViewSettings
 T = TypeVar("T")
 # Serialises migrations of loaders that start together (an arbitrary constant: "plug").
 _MIGRATION_LOCK = 0x706C7567
-_CONNECT_TIMEOUT_S = 5
+# libpq's side: a connect that gets no answer in 3 s fails (libpq's least is 2); data
+# unacknowledged for 5 s, or an idle connection whose keepalive probes go unanswered
+# (3 s, then 3 probes 1 s apart), ends the connection.
+CLIENT_SETTINGS: dict[str, str | int] = {
+    "connect_timeout": 3,
+    "keepalives": 1,
+    "keepalives_idle": 3,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 5000,
+}
+# The server's side, for this session only: the same bounds on its socket, so a
+# transaction whose loader vanished ends within seconds rather than hours, and a statement
+# or a lock wait that outlasts any batch (the largest took 20 s under load) ends too,
+# as a failure the loader retries.
+SERVER_SETTINGS: dict[str, str] = {
+    "tcp_keepalives_idle": "3",
+    "tcp_keepalives_interval": "1",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "5000",
+    "idle_in_transaction_session_timeout": "30s",
+    "statement_timeout": "120s",
+    "lock_timeout": "60s",
+}
 _LZ4 = (
     b"SELECT set_config('default_toast_compression', 'lz4', false) FROM pg_settings "
     b"WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
 )
+
+
+def connect_parameters(url: str) -> dict[str, Any]:
+    """The keyword parameters ``psycopg.connect`` gets besides the address: our bounds on
+    every wait, except those the address sets itself."""
+    given = conninfo_to_dict(url)
+    params: dict[str, Any] = {k: v for k, v in CLIENT_SETTINGS.items() if k not in given}
+    server = " ".join(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())
+    # the address's own options come last: where both set one, PostgreSQL takes the last
+    params["options"] = f"-c TimeZone=UTC {server} {given.get('options') or ''}".strip()
+    return params
 
 
 def _masked(url: str) -> str:
@@ -82,9 +123,8 @@ class PostgresTarget:
         conn = psycopg.connect(
             self.url,
             autocommit=True,
-            connect_timeout=_CONNECT_TIMEOUT_S,
-            options="-c TimeZone=UTC",
             application_name="plug-pipeline load",
+            **connect_parameters(self.url),
         )
         # ``data`` is usually past the 2 kB at which PostgreSQL compresses a value; its
         # default (pglz) took a quarter of the server's time per event, lz4 a fraction of
@@ -118,6 +158,10 @@ class PostgresTarget:
 
     def migrate(self) -> list[int]:
         def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[int]:
+            # a migration may rewrite a large table, and waits for another loader's: its
+            # statements are bounded by the connection's liveness only
+            conn.execute("SET LOCAL statement_timeout = 0")
+            conn.execute("SET LOCAL lock_timeout = 0")
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             return migrations.apply(_Session(conn), self.view_settings)
 
@@ -139,8 +183,18 @@ class PostgresTarget:
     def check_chains(self, pseudonyms: Pseudonyms) -> list[str]:
         return self.transact(lambda session: chain.check(session, pseudonyms))
 
+    def ping(self) -> None:
+        self._run(lambda conn: conn.execute("SELECT 1").fetchall())
+
     def transact(self, work: Callable[[Session], T]) -> T:
-        return self._run(lambda conn: work(_Session(conn)))
+        def unbounded(conn: psycopg.Connection[tuple[Any, ...]]) -> T:
+            # a rotation moves every stored pseudonym in one transaction: bounded by the
+            # connection's liveness only, as a migration is
+            conn.execute("SET LOCAL statement_timeout = 0")
+            conn.execute("SET LOCAL lock_timeout = 0")
+            return work(_Session(conn))
+
+        return self._run(unbounded)
 
     def prepare(self, batch: Batch) -> None:
         """Nothing: ``COPY`` formats the rows as it streams them (in C, without the GIL

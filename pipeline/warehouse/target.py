@@ -64,6 +64,11 @@ class Target(Protocol):
         differs from the recorded one (``chain.py``); the tenants recorded now."""
         ...
 
+    def ping(self) -> None:
+        """A round trip to the warehouse; ``WarehouseUnavailable`` when it does not answer
+        within the connection's timeouts."""
+        ...
+
     def close(self) -> None: ...
 
 

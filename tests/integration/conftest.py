@@ -12,6 +12,7 @@ from pipeline.webhooks import all_topics
 from tests.support import kafka
 from tests.support.brokers import LocalKafka
 from tests.support.ingress import Ingress, start_ingress, stop_ingress
+from tests.support.testnet import namespaces, root_links
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +40,13 @@ def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
         yield broker
     finally:
         broker.clean()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_test_network_left() -> Iterator[None]:
+    """No namespace or link of a test network outlives the session (each test's network
+    is removed by its own fixture, failed or not; this says so if one was not)."""
+    before = {*namespaces(), *root_links()}
+    yield
+    left = {*namespaces(), *root_links()} - before
+    assert not left, f"test networks left behind: {sorted(left)} (make testnet-clean)"

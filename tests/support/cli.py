@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 # Every log a command run by the suite wrote: the session's last step scans them for
@@ -54,8 +54,12 @@ def run(
     return result
 
 
-def start(*args: str, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start in the background, stdout and stderr appended to ``log``."""
+def start(
+    *args: str, log: Path, env: Mapping[str, str] | None = None, wrap: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """Start in the background, stdout and stderr appended to ``log``; ``wrap``: words
+    before the command (``ip netns exec NS``: on a test network's host)."""
     COMMAND_LOGS.append(log)
     with log.open("ab") as out:
-        return subprocess.Popen(command(*args), env=environment(env), stdout=out, stderr=out)
+        argv = [*wrap, *command(*args)]
+        return subprocess.Popen(argv, env=environment(env), stdout=out, stderr=out)

@@ -8,7 +8,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,25 +64,29 @@ def start_ingress(
     port: int | None = None,
     client_ssl: ssl.SSLContext | None = None,
     extra_env: Mapping[str, str] | None = None,
+    host: str = "127.0.0.1",
+    wrap: Sequence[str] = (),
     **env: str,
 ) -> Ingress:
+    """``host``: the address it listens on; ``wrap``: words before the command (``ip
+    netns exec NS``: on a test network's host, listening on its address)."""
     port = port or free_port()
     log = tmp / f"ingress-{port}.log"
     INGRESS_LOGS.append(log)
     full_env = {
         "PLUG_PIPELINE_TOKENS": ",".join(f"{t}={k}" for t, k in TOKENS.items()),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "PLUG_PIPELINE_HOST": "127.0.0.1",
+        "PLUG_PIPELINE_HOST": host,
         "PLUG_PIPELINE_PORT": str(port),
         "PLUG_PIPELINE_TOPIC_PREFIX": prefix,
         "PLUG_PIPELINE_SPOOL_DIR": str(tmp / f"spool-{port}"),
         **(extra_env or {}),
         **env,
     }
-    process = cli.start("serve", log=log, env=full_env)
+    process = cli.start("serve", log=log, env=full_env, wrap=wrap)
     given = {**(extra_env or {}), **env}
     scheme = "https" if "PLUG_PIPELINE_TLS_CERT" in given else "http"
-    ingress = Ingress(f"{scheme}://127.0.0.1:{port}", prefix, process, log, given, client_ssl)
+    ingress = Ingress(f"{scheme}://{host}:{port}", prefix, process, log, given, client_ssl)
     wanted = "/readyz" if ready else "/healthz"
     deadline = time.monotonic() + 60
     while ingress.status(wanted) != 200:

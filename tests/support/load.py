@@ -25,6 +25,8 @@ class Load:
     sent: int = 0
     answers: Counter[str] = field(default_factory=Counter)
     acked: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # key -> [(topic, id)]
+    # (sent at, seconds to the answer, answer) of every request answered, monotonic clock
+    timings: list[tuple[float, float, str]] = field(default_factory=list)
 
     @property
     def acked_ids(self) -> set[str]:
@@ -69,12 +71,15 @@ async def run_load(
             hook, topic, body = _body(tag, i, n, phone)
             n += 1
             load.sent += 1
+            started = time.monotonic()
             try:
                 async with session.post(
                     url(hook), data=body, headers={"Content-Type": "application/json"}
                 ) as resp:
                     answer = orjson.loads(await resp.read())
-                    load.answers[f"{resp.status} {answer.get('status', answer.get('error'))}"] += 1
+                    said = f"{resp.status} {answer.get('status', answer.get('error'))}"
+                    load.answers[said] += 1
+                    load.timings.append((started, time.monotonic() - started, said))
                     if resp.status == 200:
                         load.acked.setdefault(key, []).append((topic, answer["event_id"]))
             except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):

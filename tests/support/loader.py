@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -175,10 +175,19 @@ def duckdb_path(tmp: Path) -> str:
 
 
 def start_loader(
-    prefix: str, target: str, log: Path, *args: str, bootstrap: str = kafka.BOOTSTRAP
+    prefix: str,
+    target: str,
+    log: Path,
+    *args: str,
+    bootstrap: str = kafka.BOOTSTRAP,
+    wrap: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
+    """``wrap``: words before the command (``ip netns exec NS``: on a test network's host)."""
     return cli.start(
-        *loader_args(prefix, target, *args), log=log, env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        *loader_args(prefix, target, *args),
+        log=log,
+        env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap},
+        wrap=wrap,
     )
 
 

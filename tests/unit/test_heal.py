@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka.errors import (
+    InvalidTopicError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
@@ -20,13 +21,14 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
+from pipeline.config import Config
 from pipeline.errors import BrokerUnavailable, RefusedByKafka, TooLargeForKafka
 from pipeline.record import Record
 from pipeline.runtime.logfilter import Throttle
 from pipeline.runtime.metrics import METRICS
 from pipeline.runtime.tasks import supervise
 from pipeline.sink.base import Durability
-from pipeline.sink.kafka import classify
+from pipeline.sink.kafka import KafkaSink, classify
 from pipeline.sink.memory import MemorySink
 from pipeline.sink.spooled import TRUNCATED_BYTES, SpooledSink, lock
 
@@ -56,7 +58,8 @@ async def until(condition: str, check: object, timeout_s: float = 10.0) -> None:
         (UnknownProducerId(), "fatal"),
         (KafkaError("Unexpected error during batch delivery"), "fatal"),
         (MessageSizeTooLargeError(), "refused"),
-        (TopicAuthorizationFailedError(), "refused"),
+        (TopicAuthorizationFailedError(), "denied"),
+        (InvalidTopicError(), "refused"),
         (KafkaConnectionError(), "transient"),
         (KafkaTimeoutError(), "transient"),
         (NotLeaderForPartitionError(), "transient"),
@@ -286,3 +289,17 @@ def test_a_library_retry_loop_cannot_flood_the_log() -> None:
     later = rec("aiokafka.conn", "Unable connect to %s")
     assert throttle.filter(later)
     assert "999 more like this" in str(later.msg)
+
+
+def test_denied_writes_are_kept_and_make_the_ingress_unhealthy_until_taken() -> None:
+    sink = KafkaSink(Config(ack_timeout_s=1.0))
+    record = Record("t.message.received", b"k", b"v", [], "e1")
+    denied = TopicAuthorizationFailedError()
+    with pytest.raises(BrokerUnavailable):  # NotDurable: the caller spools the record
+        sink._outcome(object(), [record], [denied], 0.0)
+    reason = sink.health()
+    assert reason is not None
+    assert "denies this client's writes" in reason
+    assert "TopicAuthorizationFailedError" in reason
+    sink._acknowledged([record], 0.0)  # the denial lifted: a record taken
+    assert sink.health() is None
