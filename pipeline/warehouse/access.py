@@ -23,6 +23,7 @@ from pipeline import config as configuration
 from pipeline.privacy.subject import Pseudonyms, requested_phone
 from pipeline.report.source import Source, open_source
 from pipeline.warehouse import tables as t
+from pipeline.warehouse.address import add_address_argument
 from pipeline.warehouse.erase import AUDIT_TABLE, CHILDREN, EVENT_TYPES
 from pipeline.warehouse.sql import q
 
@@ -36,13 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--tenant", required=True, help="the contact centre the customer wrote to")
     p.add_argument("--phone", required=True, help="the customer's phone number")
-    p.add_argument(
-        "--from",
-        dest="source",
-        metavar="TARGET",
-        help="DuckDB file or postgresql:// URL (default: PLUG_PIPELINE_WAREHOUSE, else "
-        "plug.duckdb)",
-    )
+    add_address_argument(p, "--from", "source")
     p.set_defaults(func=run)
 
 

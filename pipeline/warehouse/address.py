@@ -8,6 +8,7 @@ tree of the URL (``mysql:/x@h/``) and a DuckDB file in it.
 
 from __future__ import annotations
 
+import argparse
 import re
 from typing import Literal
 
@@ -48,3 +49,14 @@ def kind_of(address: str) -> Kind:
             "scheme is a DuckDB file)"
         )
     return kind
+
+
+def add_address_argument(parser: argparse.ArgumentParser, flag: str, dest: str) -> None:
+    """``--to`` or ``--from`` of a command that opens the warehouse by its address."""
+    parser.add_argument(
+        flag,
+        dest=dest,
+        metavar="TARGET",
+        help="DuckDB file or postgresql:// URL (default: PLUG_PIPELINE_WAREHOUSE, else "
+        "plug.duckdb)",
+    )

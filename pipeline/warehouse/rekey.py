@@ -19,6 +19,7 @@ from pipeline import config as configuration
 from pipeline.errors import ConfigError, WarehouseError
 from pipeline.privacy.subject import Pseudonyms
 from pipeline.warehouse import chain
+from pipeline.warehouse.address import add_address_argument
 from pipeline.warehouse.sql import Session
 from pipeline.warehouse.target import SqlTarget, open_target
 
@@ -34,13 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "transaction, so the history keeps joining. Stop every loader first.",
     )
     p.add_argument("--tenant", required=True, help="the contact centre whose key was rotated")
-    p.add_argument(
-        "--to",
-        dest="target",
-        metavar="TARGET",
-        help="DuckDB file or postgresql:// URL (default: PLUG_PIPELINE_WAREHOUSE, else "
-        "plug.duckdb)",
-    )
+    add_address_argument(p, "--to", "target")
     p.set_defaults(func=run)
 
 

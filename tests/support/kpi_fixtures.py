@@ -42,6 +42,7 @@ from typing import Any
 import orjson
 
 from pipeline import ingest
+from pipeline.consume.decode import AnyEvent, decode_event, event_type_of_header
 from pipeline.record import Record
 from pipeline.warehouse.target import open_target
 from pipeline.warehouse.views import ViewSettings
@@ -280,6 +281,16 @@ def records() -> list[Record]:
         ingest.ingest(webhook, tenant, orjson.dumps(body), received_at, "plug")
         for tenant, webhook, body, received_at in items()
     ]
+
+
+def events() -> list[AnyEvent]:
+    """Every fixture webhook as a consumer of the topics reads it, in the order received."""
+    found = []
+    for record in records():
+        event_type = event_type_of_header(dict(record.headers)["event-type"])
+        assert event_type is not None
+        found.append(decode_event(event_type, record.value))
+    return sorted(found, key=lambda e: e.received_at)
 
 
 def load(

@@ -5,22 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from pipeline.consume.decode import AnyEvent, decode_event, event_type_of_header
 from pipeline.live.board import Board, Mailbox
 from pipeline.live.figures import TenantNow
 from pipeline.live.state import LiveState
 from tests.support import kpi_fixtures as fx
 
 DEADLINE_S = 5.0
-
-
-def _events() -> list[AnyEvent]:
-    found = []
-    for record in fx.records():
-        event_type = event_type_of_header(dict(record.headers)["event-type"])
-        assert event_type is not None
-        found.append(decode_event(event_type, record.value))
-    return sorted(found, key=lambda e: e.received_at)
 
 
 class _Clock:
@@ -54,7 +44,7 @@ def test_a_mailbox_keeps_the_latest_figures_per_tenant() -> None:
 
 def test_listeners_follow_the_events_and_a_slow_one_skips() -> None:
     async def scenario() -> None:
-        events = _events()
+        events = fx.events()
         clock = _Clock(fx.ms(fx.DAY1, "23:59:59") / 1000)
         fast: list[TenantNow] = []
         slow: list[TenantNow] = []
@@ -115,7 +105,7 @@ def test_nothing_is_published_before_the_feed_has_caught_up() -> None:
         board = Board(LiveState("UTC", 60), [listener], tenants=["acme"], clock=clock, tick_s=0.05)
         await board.start()
         try:
-            for event in _events():
+            for event in fx.events():
                 board.apply(event)
             await asyncio.sleep(0.3)  # several ticks: none may publish (asserting an absence)
             assert heard == []

@@ -23,15 +23,6 @@ ZONE = "America/Sao_Paulo"
 D1, D2 = fx.DAY1, fx.DAY2
 
 
-def _events() -> list[AnyEvent]:
-    found = []
-    for record in fx.records():
-        event_type = event_type_of_header(dict(record.headers)["event-type"])
-        assert event_type is not None
-        found.append(decode_event(event_type, record.value))
-    return sorted(found, key=lambda e: e.received_at)
-
-
 def _at(day: dt.date, clock: str) -> float:
     return fx.ms(day, clock) / 1000
 
@@ -39,7 +30,7 @@ def _at(day: dt.date, clock: str) -> float:
 def _live(until: float, zone: str = ZONE, sla: float = 60.0) -> LiveState:
     """The state as a running process has it at ``until``: each event at its own time."""
     state = LiveState(zone, sla)
-    for event in _events():
+    for event in fx.events():
         if event.received_at / 1000 > until:
             break
         state.roll(event.received_at / 1000)
@@ -159,7 +150,7 @@ def test_day_two_starts_from_zero_and_keeps_what_is_open() -> None:
 
 
 def test_a_restart_rebuilds_the_same_figures_in_any_order() -> None:
-    events = _events()
+    events = fx.events()
     for until in (_at(D1, "12:02:10"), _at(D1, "23:59:59"), _at(D2, "11:30:00")):
         running = _live(until)
         for order in (events, events[::-1], events + events):
