@@ -51,7 +51,8 @@ class Feed:
             self.kafka,
             event_types=EVENT_TYPES,
             start="latest",
-            dedup=50_000,
+            # no dedup window: the state counts a repeated event once by itself, and a
+            # record the consumer dropped would leave its offset unseen by the catch-up
             on_undecodable=self._undecodable,
             start_positions=self._positions,
             client_id="plug-pipeline-live",
@@ -77,11 +78,15 @@ class Feed:
             await consumer.close()
 
     def _take(self, record: RawRecord, event: AnyEvent, event_type: EventType) -> None:
-        where = Partition(record.topic, record.partition)
-        self._next[where] = record.offset + 1
         self.board.apply(event)
         self.read += 1
         self.metrics.events.labels(event_type.value).inc()
+        self._passed(record)
+
+    def _passed(self, record: RawRecord) -> None:
+        """A record read, applied or skipped: the catch-up counts offsets, not events."""
+        where = Partition(record.topic, record.partition)
+        self._next[where] = record.offset + 1
         if self._behind:
             end = self._behind.get(where)
             if end is not None and record.offset + 1 >= end:
@@ -118,6 +123,7 @@ class Feed:
         # one bad record must not stop the wallboard: counted, located, skipped
         self.metrics.undecodable.labels(record.topic).inc()
         log.warning("record skipped: %s", error)
+        self._passed(record)
 
     def lag(self) -> dict[str, int]:
         """Records not read yet, per topic."""

@@ -22,8 +22,9 @@ import pytest
 import trustme
 from confluent_kafka import KafkaException
 
+from pipeline import ingest
 from pipeline.report.source import open_source
-from pipeline.webhooks import all_topics
+from pipeline.webhooks import Webhook, all_topics
 from tests.support import cli, kafka
 from tests.support import simulate as sim
 from tests.support.ingress import Ingress, start_ingress, stop_ingress
@@ -37,7 +38,7 @@ from tests.support.live import (
     today_in,
 )
 from tests.support.loader import wait_for
-from tests.support.payloads import VIEWERS
+from tests.support.payloads import FIXTURES, VIEWERS
 
 approx = pytest.approx
 
@@ -264,3 +265,25 @@ def test_the_feed_waits_for_topics_not_created_yet(broker: str, tmp_path: Path) 
         assert early.now("acme")["departments"] == []
     finally:
         stop_live(early)
+
+
+def test_a_repeated_or_undecodable_last_record_does_not_hold_the_catch_up(
+    broker: str, tmp_path: Path
+) -> None:
+    """The catch-up counts offsets: a partition whose last record is a redelivery (the
+    state counts it once) or cannot be decoded (skipped) is read to its end all the same."""
+    prefix = f"lr{uuid.uuid4().hex[:8]}"
+    kafka.create_topics(all_topics(prefix), partitions=1)
+    body = (FIXTURES / "receive-message" / "text.json").read_bytes()
+    record = ingest.ingest(Webhook.RECEIVE_MESSAGE, "acme", body, int(time.time() * 1000), prefix)
+    headers = [(k, v) for k, v in record.headers]
+    for _ in range(2):  # the event, then its redelivery: the topic's last record
+        kafka.produce(record.topic, record.value, record.key, headers)
+    status = f"{prefix}.message.status"
+    kafka.produce(status, b"{not an envelope", b"acme:x", [("event-type", b"message.status")])
+    live = start_live(tmp_path, prefix, "UTC")  # returns once caught up (or fails)
+    try:
+        assert json.loads(live.get("/healthz")[1])["caught_up"] is True
+        assert live.get("/api/now", VIEWERS["acme"])[0] == 200
+    finally:
+        stop_live(live)
