@@ -25,13 +25,13 @@ from tests.integration.test_warehouse_faults import (
     many_records,
     own_postgres,
 )
-from tests.integration.test_warehouse_load import topics
+from tests.integration.test_warehouse_load import own_ingress, topics
 from tests.support import cli, kafka
 from tests.support import kpi_fixtures as fx
 from tests.support import loader as wh
 from tests.support.lake import duckdb_tables, duckdb_views, lake_address, lake_tables, lake_views
 
-__all__ = ["own_postgres", "topics"]  # fixtures shared with the warehouse's tests
+__all__ = ["own_ingress", "own_postgres", "topics"]  # fixtures shared with the warehouse's tests
 
 pytestmark = pytest.mark.timeout(400)
 
