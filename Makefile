@@ -19,7 +19,7 @@ export PLUG_PIPELINE_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/p
 .PHONY: install run test unit lint typecheck schemas kafka-up kafka-down \
         kafka-clean chromium pg-up pg-down pg-clean run-load bench-decode bench-compression bench-live \
         bench-handler bench-sink bench-consume bench bench-load clean asyncapi-check fuzz audit \
-        layers
+        layers testnet-tools
 
 install: $(STAMP)
 
@@ -41,6 +41,11 @@ kafka-clean:
 # Debian's chromium, for the report's browser test; installed only when missing.
 chromium:
 	@bash deploy/chromium/ensure-chromium.sh
+
+# Debian's iproute2 and iptables, for the test network of the network fault tests and the
+# soak; installed only when missing.
+testnet-tools:
+	@bash deploy/testnet/ensure-tools.sh
 
 pg-up:
 	@bash $(PG) up $(PG_PORT)
@@ -95,7 +100,7 @@ unit: install
 
 # The whole suite against a real broker and a real PostgreSQL; both are stopped (data kept)
 # even on failure.
-test: install kafka-up pg-up chromium
+test: install kafka-up pg-up chromium testnet-tools
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=$$?; \
 	$(MAKE) --no-print-directory asyncapi-check || status=$$?; \
@@ -117,11 +122,11 @@ run-load: install kafka-up pg-up
 # Not part of `make test` (SOAK_MINUTES plus 3 to 5 minutes); `SOAK_MINUTES=5` for a short one.
 SOAK_MINUTES ?= 60
 .PHONY: soak net-loss testnet-clean
-soak: install
+soak: install testnet-tools
 	$(BIN)/python -m tests.support.soak --minutes $(SOAK_MINUTES) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
 # The issue's two minutes of 5 % loss and 300 ms on the ingress's link (30 s in the suite).
-net-loss: install
+net-loss: install testnet-tools
 	PLUG_PIPELINE_NET_LOSS_S=120 $(BIN)/pytest -q -s \
 	  tests/integration/test_network_faults.py -k loss_and_delay
 
