@@ -192,10 +192,16 @@ COLUMNS: dict[str, dict[str, str]] = {
 DUCKDB_ONLY = {"event_id_number": "event.event_id|md5"}
 
 # Tables that hold no event's value: the loader's offsets, the applied migrations, the
-# erasure audit and the key chains (each checked by its own tests). Any other table must
-# be in COLUMNS.
+# erasure audit, the key chains and (PostgreSQL) the tenants' roles (each checked by its
+# own tests). Any other table must be in COLUMNS.
 BOOKKEEPING = frozenset(
-    {"plug_offsets", "plug_schema_migrations", "plug_erasure", "plug_pseudonym_chain"}
+    {
+        "plug_offsets",
+        "plug_schema_migrations",
+        "plug_erasure",
+        "plug_pseudonym_chain",
+        "plug_tenant_roles",
+    }
 )
 
 # Where each event type's row goes, and the key that finds it again.
