@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -120,10 +119,7 @@ def test_two_loaders_in_one_group_on_a_postgresql_catalog_with_upkeep_meanwhile(
                 )
                 assert upkeep.returncode == 0, upkeep.stderr[-3000:]
             wh.wait_for(lambda: wh.loaded_records(target) >= produced, "every record loaded")
-            for loader in (first, second):
-                loader.send_signal(signal.SIGTERM)
-            assert first.wait(timeout=60) == 0, logs[0].read_text()[-3000:]
-            assert second.wait(timeout=60) == 0, logs[1].read_text()[-3000:]
+            wh.stop_loaders((first, second), logs)
         finally:
             first.kill()
             if second is not None:

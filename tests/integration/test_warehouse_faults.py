@@ -157,10 +157,7 @@ def test_two_loaders_in_one_group_share_the_partitions(broker: str, tmp_path: Pa
             wh.wait_for(lambda: assigned(logs[1]) > 0, "the second loader's partitions")
             produced += wh.produce(records[10_000:])  # on every partition, so on both loaders
             wh.wait_for(lambda: wh.loaded_records(target) >= produced, "every record loaded")
-            for loader in (first, second):
-                loader.send_signal(signal.SIGTERM)
-            assert first.wait(timeout=60) == 0, logs[0].read_text()[-3000:]
-            assert second.wait(timeout=60) == 0, logs[1].read_text()[-3000:]
+            wh.stop_loaders((first, second), logs)
         finally:
             first.kill()
             if second is not None:

@@ -54,6 +54,17 @@ def run(
     return result
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 30 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def start(
     *args: str, log: Path, env: Mapping[str, str] | None = None, wrap: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:

@@ -98,10 +98,4 @@ def start_ingress(
 
 
 def stop_ingress(ingress: Ingress) -> None:
-    if ingress.process.poll() is None:
-        ingress.process.terminate()
-        try:
-            ingress.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            ingress.process.kill()
-            ingress.process.wait()
+    cli.stop(ingress.process)

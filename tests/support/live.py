@@ -98,13 +98,7 @@ def start_live(
 
 
 def stop_live(live: Live) -> None:
-    if live.process.poll() is None:
-        live.process.terminate()
-        try:
-            live.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            live.process.kill()
-            live.process.wait()
+    cli.stop(live.process)
 
 
 def evening_zone(now: dt.datetime | None = None) -> str:

@@ -4,6 +4,7 @@ producer (librdkafka), the loader as a subprocess, and read-back of both targets
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -189,6 +190,14 @@ def start_loader(
         env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap},
         wrap=wrap,
     )
+
+
+def stop_loaders(loaders: Sequence[subprocess.Popen[bytes]], logs: Sequence[Path]) -> None:
+    """SIGTERM to every loader at once; each must exit 0 (its log's tail shown if not)."""
+    for loader in loaders:
+        loader.send_signal(signal.SIGTERM)
+    for loader, log in zip(loaders, logs, strict=True):
+        assert loader.wait(timeout=60) == 0, log.read_text()[-3000:]
 
 
 def loaded_records(target: str) -> int:
