@@ -33,11 +33,13 @@ class Receivers:
         self.file = alerts_file(
             folder, hook_port=self.hook.port, smtp_port=self.mail.port, repeat_minutes=30
         )
+        self.services: list[AlertService] = []
 
     def service(self) -> AlertService:
         service = build_alerts(self.file, time_zone="America/Sao_Paulo", environ={})
         assert service is not None
         service.start()
+        self.services.append(service)  # closed at teardown too, should a test fail first
         return service
 
     def states(self) -> tuple[list[str], list[str]]:
@@ -53,6 +55,8 @@ async def receivers(tmp_path: Path) -> AsyncIterator[Receivers]:
     await running.hook.start()
     running.mail.start()
     yield running
+    for service in running.services:
+        await service.close()
     await running.hook.stop()
     running.mail.stop()
 

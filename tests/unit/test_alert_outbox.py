@@ -112,3 +112,57 @@ def test_backoff_doubles_to_its_bound_with_jitter() -> None:
     bottom = Outbox(FakeSender("f"), delivery, _Changes(), jitter=lambda: 0.0)
     assert [top.backoff(a) for a in range(1, 7)] == [1, 2, 4, 8, 10, 10]
     assert [bottom.backoff(a) for a in range(1, 7)] == [0.5, 1, 2, 4, 5, 5]
+
+
+class _SlowAnswer(FakeSender):
+    """A receiver that has taken the notification and answers only when released."""
+
+    def __init__(self) -> None:
+        super().__init__("fake")
+        self.release = asyncio.Event()
+
+    async def send(self, note: Notification) -> None:
+        self.sent.append(note)
+        await self.release.wait()
+
+
+async def test_a_stop_waits_for_the_answer_in_flight_and_records_it() -> None:
+    sender, changes = _SlowAnswer(), _Changes()
+    outbox = Outbox(sender, FAST, changes, clock=lambda: 0.0)
+    task = asyncio.create_task(outbox.run())
+    outbox.put(_note(0))
+    outbox.put(_note(1))
+    await eventually(lambda: len(sender.sent) == 1)
+    settling = asyncio.create_task(outbox.settle(5.0))
+    await asyncio.sleep(0)
+    assert not settling.done()  # the answer is still due
+    sender.release.set()
+    assert await settling
+    await cancel(task)
+    # the first is recorded as delivered, so a restart will not send it again; the
+    # second was never started
+    assert [n.id for n in outbox.pending] == ["n1"]
+    assert [n.id for n in sender.sent] == ["n0"]
+    assert changes.count == 1
+
+
+async def test_a_stop_does_not_wait_out_a_backoff_or_a_hung_receiver() -> None:
+    down = FakeSender("fake")
+    down.down = True
+    slow = Delivery(initial_backoff_seconds=30.0, max_backoff_seconds=30.0)
+    outbox = Outbox(down, slow, _Changes(), clock=lambda: 0.0)
+    task = asyncio.create_task(outbox.run())
+    outbox.put(_note(0))
+    await eventually(lambda: down.attempts == 1)
+    assert await asyncio.wait_for(outbox.settle(5.0), 1.0)  # in the 30 s backoff: at once
+    await cancel(task)
+    assert [n.id for n in outbox.pending] == ["n0"]
+
+    hung = _SlowAnswer()
+    outbox = Outbox(hung, FAST, _Changes(), clock=lambda: 0.0)
+    task = asyncio.create_task(outbox.run())
+    outbox.put(_note(0))
+    await eventually(lambda: len(hung.sent) == 1)
+    assert not await outbox.settle(0.05)  # bounded: the answer never came
+    await cancel(task)
+    assert [n.id for n in outbox.pending] == ["n0"]  # kept: it may not have been taken

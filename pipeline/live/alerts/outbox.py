@@ -8,12 +8,15 @@ refusal that retrying cannot change, or a notification older than
 ``queue_size`` the oldest is dropped (and counted), since the newest says most about now.
 
 ``on_change`` is awaited after every change a restart must see (a notification
-delivered or dropped), so the owner can keep its state file current.
+delivered or dropped), so the owner can keep its state file current. ``settle`` lets an
+attempt in flight end and be recorded before a stop: cancelled mid-request, a
+notification the receiver already took would stay queued and be sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -45,6 +48,9 @@ class Outbox:
         self._jitter = jitter
         self._queue: deque[Notification] = deque()
         self._ready = asyncio.Event()
+        self._quiet = asyncio.Event()  # set while no attempt is in flight or unrecorded
+        self._quiet.set()
+        self._settling = False
         self._gauge = telemetry.OUTBOX.labels(sender.name)
 
     @property
@@ -78,18 +84,30 @@ class Outbox:
 
     async def run(self) -> None:
         """Deliver, forever; cancel to stop (the queue stays for the state file)."""
-        while True:
+        while not self._settling:
             if not self._queue:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
             note = self._queue[0]
-            outcome = await self._deliver(note)
-            if self._queue and self._queue[0] is note:
-                self._queue.popleft()
-            self._gauge.set(len(self._queue))
-            telemetry.NOTIFICATIONS.labels(self.name, outcome).inc()
-            await self._on_change()
+            try:
+                outcome = await self._deliver(note)
+                if self._queue and self._queue[0] is note:
+                    self._queue.popleft()
+                self._gauge.set(len(self._queue))
+                telemetry.NOTIFICATIONS.labels(self.name, outcome).inc()
+                await self._on_change()
+            finally:
+                self._quiet.set()
+
+    async def settle(self, timeout_s: float) -> bool:
+        """Start no new attempt, and wait (at most ``timeout_s``) for the one in flight to
+        end and be recorded; whether it did. Then cancel ``run``."""
+        self._settling = True
+        self._ready.set()  # an idle loop wakes up and ends
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), timeout_s)
+        return self._quiet.is_set()
 
     async def _deliver(self, note: Notification) -> str:
         """Try until taken, refused or expired; the outcome's name."""
@@ -106,6 +124,7 @@ class Outbox:
                     note.tenant,
                 )
                 return "expired"
+            self._quiet.clear()
             try:
                 await self._sender.send(note)
             except DeliveryFailed as exc:
@@ -119,6 +138,7 @@ class Outbox:
                         note.tenant,
                     )
                     return "refused"
+                self._quiet.set()  # nothing taken: a stop may cut the backoff short
                 attempt += 1
                 delay = self.backoff(attempt)
                 if exc.retry_after_s is not None:  # the receiver knows best, within bounds

@@ -69,6 +69,7 @@ class AlertService:
             outbox.put(note)
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
         telemetry.FIRING.set(len(saved.firing))
 
     @property
@@ -127,6 +128,13 @@ class AlertService:
                 )
 
     async def close(self) -> None:
+        """Let each receiver's attempt in flight end (within the delivery timeout), stop
+        the tasks, close the senders, write the state. Once: a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        grace = self._settings.file.delivery.timeout_seconds + 1.0
+        await asyncio.gather(*(o.settle(grace) for o in self._outboxes.values()))
         for task in self._tasks:
             await cancel(task)
         self._tasks = []
