@@ -18,7 +18,7 @@ export PLUG_PIPELINE_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/p
 
 .PHONY: install run test unit lint typecheck schemas kafka-up kafka-down \
         kafka-clean chromium pg-up pg-down pg-clean run-load bench-decode bench-compression bench-live \
-        bench-handler bench-sink bench-consume bench bench-load clean asyncapi-check fuzz audit \
+        bench-handler bench-sink bench-consume bench bench-load bench-load-memory clean asyncapi-check fuzz audit \
         layers testnet-tools
 
 install: $(STAMP)
@@ -163,6 +163,10 @@ bench: install
 # Loader throughput, freshness and memory into DuckDB and PostgreSQL (not part of `make test`).
 bench-load: install kafka-up pg-up
 	$(BIN)/python -m bench.load --bootstrap $(KAFKA_BOOTSTRAP_SERVERS) $(BENCH_ARGS)
+
+# The loader's peak RSS with each Arrow memory pool, lake and DuckDB (not part of `make test`).
+bench-load-memory: install kafka-up
+	$(BIN)/python -m bench.load_memory --bootstrap $(KAFKA_BOOTSTRAP_SERVERS) $(BENCH_ARGS)
 
 # The wallboard's catch-up after a restart, for a busy centre's day on the local broker
 # (not part of `make test`); e.g. make bench-live BENCH_ARGS="--events 400000".

@@ -23,6 +23,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import sys
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +60,25 @@ def map_large_blocks() -> bool:
 def arrow_from_malloc() -> bool:
     """Arrow's buffers from the C library's malloc (Arrow's "system" pool) instead of the
     mimalloc it bundles; False (nothing changed) when the operator chose a pool with
-    ``ARROW_DEFAULT_MEMORY_POOL``.
+    ``ARROW_DEFAULT_MEMORY_POOL``. Called before pyarrow is imported, as ``load`` does.
 
     For the loader's DuckDB target, which builds each batch's columns in Arrow: mimalloc
     keeps freed pages in per-thread heaps, while from malloc a batch's large columns are
     unmapped when freed (``map_large_blocks``). 200,000-record replays into DuckDB peaked
     at 219-223 MB of RSS instead of 229-236, at an events/s within the runs' noise
-    (bench/RESULTS.md)."""
+    (bench/RESULTS.md).
+
+    The variable, not ``pyarrow.set_memory_pool`` alone: that changes the pool pyarrow
+    passes where it names one, while other paths of Arrow's C++ (those pyiceberg's scans
+    and writes go through) take the default pool, which reads the variable when first
+    asked for. A 50,000-event catch-up into a lake peaked at 293-308 MB with the variable,
+    398-407 with the pool set after import, 332-361 on mimalloc (bench/RESULTS.md)."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return False
-    import pyarrow  # here: only the DuckDB target uses Arrow; the ingress never imports it
-
-    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None:  # imported already: its default pool is chosen
+        pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     return True
 
 

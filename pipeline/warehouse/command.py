@@ -128,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     # an unknown scheme is refused before anything else is read
     require("load", "lake" if kind_of(config.warehouse) == "iceberg" else "warehouse")
     allocator.map_large_blocks()  # before the first batch: see pipeline/runtime/allocator.py
+    if kind_of(config.warehouse) != "postgresql":
+        allocator.arrow_from_malloc()  # before pyarrow's first import: see allocator.py
     check_keys(config)
     defaults = LAKE_LIMITS if kind_of(config.warehouse) == "iceberg" else Limits()
     limits = Limits(
@@ -188,8 +190,6 @@ async def load(
     except WarehouseError as exc:
         print(f"plug-pipeline load: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if target.dialect in ("duckdb", "iceberg"):
-        allocator.arrow_from_malloc()  # before the first batch's columns
     loader = Loader(config, target, options, metrics)
     settle_gc()  # the modules, settings and target exist; the consumer is made by run()
     sys.setswitchinterval(_SWITCH_INTERVAL_S)

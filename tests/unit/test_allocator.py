@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 # Prints whether the setting named by argv[2] was applied ("None" when argv[1] is not
 # "tuned"), then runs the body.
@@ -122,3 +123,61 @@ def test_the_loaders_arrow_columns_come_from_malloc() -> None:
 def test_an_operators_arrow_pool_wins() -> None:
     before, applied, after, _ = _arrow({"ARROW_DEFAULT_MEMORY_POOL": "jemalloc"})
     assert (applied, after) == ("False", before)
+
+
+# As ``load`` does it: chosen before pyarrow is imported, so that Arrow's C++ default pool
+# (the one every path without a pool of its own takes) is malloc's from its first use.
+_ARROW_FIRST = """
+import sys
+import pipeline.runtime.allocator
+assert "pyarrow" not in sys.modules
+applied = pipeline.runtime.allocator.arrow_from_malloc()
+import pyarrow, pyarrow.dataset, pyarrow.parquet
+pyarrow.parquet.write_table(pyarrow.table({"a": ["x" * 100] * 20_000}), sys.argv[1])
+read = pyarrow.dataset.dataset(sys.argv[1]).to_table()
+print(applied, pyarrow.default_memory_pool().backend_name,
+      pyarrow.mimalloc_memory_pool().bytes_allocated(), read.num_rows)
+"""
+
+
+def test_chosen_before_import_every_arrow_buffer_comes_from_malloc(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run(
+        [sys.executable, "-c", _ARROW_FIRST, str(tmp_path / "t.parquet")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environ,
+    ).stdout.split()
+    assert out == ["True", "system", "0", "20000"]
+
+
+# ``load`` up to the loader itself, which is replaced by one reporting what it found.
+_LOAD = """
+import os, sys
+from pipeline.cli import build_parser
+from pipeline.warehouse import command
+async def loader(*args, **kwargs):
+    print(os.environ.get("ARROW_DEFAULT_MEMORY_POOL"), "pyarrow" in sys.modules)
+    return 0
+command.load = loader
+sys.exit(command.run(build_parser().parse_args(["load", "--to", sys.argv[1]])))
+"""
+
+
+def test_load_chooses_arrows_pool_before_pyarrow_is_imported(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    environ["PLUG_PIPELINE_PRIVACY_POLICY"] = "keep"
+
+    def found(target: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", _LOAD, target],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=environ,
+        ).stdout.strip()
+
+    assert found(str(tmp_path / "w.duckdb")) == "system False"
+    assert found(f"iceberg+sqlite:///{tmp_path}/catalog.db") == "system False"
+    assert found("postgresql://nobody@127.0.0.1:1/none") == "None False"  # no Arrow there
