@@ -180,6 +180,7 @@ def test_loss_and_delay_on_the_ingress_link_under_load(chain: Chain) -> None:
     chain.net.delay("ingress", 0.3, [9092])
     ingress = chain.start_ingress()
     chain.net.loss("ingress", 0.05)  # and 5 % of its packets, either way, vanish
+    chain.net.reorder("ingress", 0.05)  # and 5 % of those it sends are overtaken
 
     async def scenario() -> Load:
         # many workers: each waits for its answer, which the delay makes slow
@@ -196,7 +197,7 @@ def test_loss_and_delay_on_the_ingress_link_under_load(chain: Chain) -> None:
         stop_ingress(ingress)
     p99 = slowest(load)
     print(
-        verdict.line(f"5 % loss and 300 ms on the ingress's link, {LOSS_S:.0f} s"),
+        verdict.line(f"5 % loss, 300 ms, reordering on the ingress's link, {LOSS_S:.0f} s"),
         dict(load.answers),
         f"p99 {p99:.2f}s, max {slowest(load, 1.0):.2f}s, drained {drained:.1f}s",
     )  # fmt: skip

@@ -1,6 +1,7 @@
 """The test network itself, for real: hosts reach each other, a partition makes
-connections hang (both ways or one), loss drops a share, a delay holds each chunk, a
-heal undoes each, and nothing of it outlives the net."""
+connections hang (both ways or one), loss drops a share, a delay holds each chunk,
+reordering makes packets overtake each other, a heal undoes each, and nothing of it
+outlives the net."""
 
 from __future__ import annotations
 
@@ -34,6 +35,30 @@ try:
     print(time.monotonic() - t)
 except OSError as exc:
     print(type(exc).__name__)
+"""
+
+# numbered datagrams: the receiver prints how many came, and how many came after a later one
+RECEIVE = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], 7778))
+print("ready", flush=True)
+s.settimeout(10); got = [int(s.recv(200))]
+s.settimeout(2)
+try:
+    while True:
+        got.append(int(s.recv(200)))
+except TimeoutError:
+    pass
+late, highest = 0, -1
+for n in got:
+    late, highest = late + (n < highest), max(highest, n)
+print(len(got), late)
+"""
+SEND = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(300):
+    s.sendto(str(i).encode().ljust(100), (sys.argv[1], 7778)); time.sleep(0.002)
 """
 
 
@@ -78,6 +103,33 @@ def test_partition_one_way_loss_delay_and_heal(net: TestNet) -> None:
     assert len(net.rules("a")) == 2
     net.heal()
     assert net.rules("a") == []
+
+
+def datagrams(net: TestNet) -> tuple[int, int]:
+    """300 numbered datagrams from a to b: how many arrived, how many overtaken."""
+    receiver = net.run(
+        "b", [sys.executable, "-c", RECEIVE, net.address("b")], stdout=subprocess.PIPE
+    )
+    assert receiver.stdout is not None
+    assert receiver.stdout.readline() == b"ready\n"
+    sender = net.run("a", [sys.executable, "-c", SEND, net.address("b")])
+    assert sender.wait(30) == 0
+    arrived, overtaken = receiver.communicate(timeout=30)[0].split()
+    return int(arrived), int(overtaken)
+
+
+def test_reordering_makes_packets_overtake_each_other_and_heals(net: TestNet) -> None:
+    assert datagrams(net) == (300, 0)  # a link of its own: in order
+    net.reorder("a", 0.2, hold_kbit=16)  # a held datagram waits about 70 ms
+    assert "htb" in net.queues("a")
+    assert len(net.rules("a", "mangle")) == 1
+    arrived, overtaken = datagrams(net)
+    assert arrived == 300  # held, not dropped
+    assert overtaken >= 20  # of about 60 held back, those that a later one passed
+    net.heal()
+    assert "htb" not in net.queues("a")
+    assert net.rules("a", "mangle") == []
+    assert datagrams(net) == (300, 0)
 
 
 def test_nothing_outlives_the_net() -> None:

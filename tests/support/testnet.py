@@ -1,6 +1,6 @@
 """A test network: hosts in network namespaces on one bridge, and the faults of a real
-network between them (a partition where packets vanish, loss), made and undone with
-Debian's iproute2 and iptables. Runs as root.
+network between them (a partition where packets vanish, loss, delay, reordering), made and
+undone with Debian's iproute2 and iptables. Runs as root.
 
 Every name starts with ``plugt-`` (the root's link ``plugt<id>r``), so ``clean_all`` and
 ``deploy/testnet/testnet.sh clean`` find whatever a failed run left. The bridge lives in
@@ -45,6 +45,13 @@ _REPO = Path(__file__).parents[2]
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)
+
+
+def _tc(ns: str, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, "tc", *args],
+        capture_output=True, text=True, check=check, timeout=30,
+    )  # fmt: skip
 
 
 def namespaces() -> list[str]:
@@ -170,6 +177,8 @@ class TestNet:
             self._iptables(ns, ["-A", "OUTPUT", "-j", CHAIN])
             self._iptables(ns, ["-t", "nat", "-N", CHAIN])
             self._iptables(ns, ["-t", "nat", "-A", "OUTPUT", "-j", CHAIN])
+            self._iptables(ns, ["-t", "mangle", "-N", CHAIN])
+            self._iptables(ns, ["-t", "mangle", "-A", "POSTROUTING", "-j", CHAIN])
             self.hosts[name] = Host(name, ns, address)
         # the test process's way in: one veth in the root namespace, its own address only
         root_address = addresses[-1]
@@ -249,6 +258,37 @@ class TestNet:
              hex(MARK), "-j", "DNAT", "--to-destination", listen],
         )  # fmt: skip
 
+    def reorder(self, host: str, share: float, hold_kbit: int = 1000) -> None:
+        """``share`` of the packets ``host`` sends, picked at random, wait in a queue of
+        their own drained at ``hold_kbit`` (a full-size TCP segment: 12 ms at 1000), while
+        the others go at once: packets arrive out of order, as on a network with more than
+        one path. The kernel has no ``netem``; this is HTB's rate limit on one class and
+        iptables' ``CLASSIFY`` (the others are not delayed, so it is not also a latency).
+        Undone by ``heal``."""
+        if not 0 < share < 1:
+            raise ValueError("a reordered share is between 0 and 1")
+        ns = self.hosts[host].ns
+        for args in (
+            ["qdisc", "replace", "dev", "eth0", "root", "handle", "1:", "htb", "default",
+             "10", "r2q", "1"],
+            ["class", "replace", "dev", "eth0", "parent", "1:", "classid", "1:10", "htb",
+             "rate", "10gbit", "quantum", "200000"],
+            ["class", "replace", "dev", "eth0", "parent", "1:", "classid", "1:20", "htb",
+             "rate", f"{hold_kbit}kbit", "ceil", f"{hold_kbit}kbit", "burst", "1600b",
+             "cburst", "1600b", "quantum", "1600"],
+        ):  # fmt: skip
+            _tc(ns, args)
+        self._iptables(
+            ns,
+            ["-t", "mangle", "-A", CHAIN, "-o", "eth0", "-m", "statistic", "--mode",
+             "random", "--probability", f"{share:.4f}", "-j", "CLASSIFY", "--set-class",
+             "1:20"],
+        )  # fmt: skip
+
+    def queues(self, host: str) -> str:
+        """The queueing discipline on ``host``'s link (``tc qdisc show``)."""
+        return _tc(self.hosts[host].ns, ["qdisc", "show", "dev", "eth0"]).stdout
+
     def _stop_proxies(self, host: str) -> None:
         for proxy in self._proxies.pop(host, []):
             proxy.kill()
@@ -261,6 +301,8 @@ class TestNet:
         for name in self.names if hosts is None else hosts:
             self._iptables(self.hosts[name].ns, ["-F", CHAIN])
             self._iptables(self.hosts[name].ns, ["-t", "nat", "-F", CHAIN])
+            self._iptables(self.hosts[name].ns, ["-t", "mangle", "-F", CHAIN])
+            _tc(self.hosts[name].ns, ["qdisc", "del", "dev", "eth0", "root"], check=False)
             self._stop_proxies(name)
 
     def rules(self, host: str, table: str = "filter") -> list[str]:
