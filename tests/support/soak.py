@@ -4,8 +4,9 @@ webhook -> ingress -> Kafka (three brokers, RF 3, min ISR 2) -> loader -> Postgr
 on its own host of a test network (tests/support/testnet.py), with several tenants'
 traffic at a steady rate from the test's own host. Faults start at random moments and
 overlap at times: partitions (the ingress from every broker, one broker from the others,
-the loader from PostgreSQL or from Kafka), loss on the ingress's link, kill -9 and
-SIGTERM of the ingress, of each broker, of the loader, and PostgreSQL crashed or stopped.
+the loader from PostgreSQL or from Kafka), loss, delay and reordering on the ingress's
+link, kill -9 and SIGTERM of the ingress, of each broker, of the loader, and PostgreSQL
+crashed or stopped.
 Faults on the same host or process take turns; at most one broker is down at once.
 
 At the end everything is healed, the spool drains and the loader catches up; then every
@@ -304,6 +305,12 @@ class Schedule:
             ("cut loader|brokers", ("loader",), cut(["loader"], list(BROKERS))),
             ("loss 5% ingress", ("ingress",),
              lambda s: held(lambda: net.loss("ingress", 0.05), lambda: net.heal(["ingress"]), s)),
+            ("delay 300ms ingress", ("ingress",),
+             lambda s: held(lambda: net.delay("ingress", 0.3, [9092]),
+                            lambda: net.heal(["ingress"]), s)),
+            ("reorder 5% ingress", ("ingress",),
+             lambda s: held(lambda: net.reorder("ingress", 0.05),
+                            lambda: net.heal(["ingress"]), s)),
             ("kill-9 ingress", ("ingress-proc",), lambda s: ingress_down(True, min(s, 5))),
             ("sigterm ingress", ("ingress-proc",), lambda s: ingress_down(False, min(s, 5))),
             (f"kill-9 broker {broker}", ("brokers",), lambda s: broker_down(True, s)),
