@@ -71,8 +71,9 @@ def arrow_from_malloc() -> bool:
     The variable, not ``pyarrow.set_memory_pool`` alone: that changes the pool pyarrow
     passes where it names one, while other paths of Arrow's C++ (those pyiceberg's scans
     and writes go through) take the default pool, which reads the variable when first
-    asked for. A 50,000-event catch-up into a lake peaked at 293-308 MB with the variable,
-    398-407 with the pool set after import, 332-361 on mimalloc (bench/RESULTS.md)."""
+    asked for. A 50,000-event catch-up into a lake peaked at 294-319 MB with the variable,
+    398-438 with the pool set after import, 402-456 on mimalloc, 330-359 on jemalloc
+    (``make bench-load-memory``, bench/RESULTS.md)."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return False
     os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
