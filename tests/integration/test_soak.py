@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.support.soak import soak
 
 SEED = 20261207
 
 
+@pytest.mark.timeout(1200)  # the soak's minutes, then up to a few to heal, drain and count
 def test_every_acknowledged_webhook_once_in_the_warehouse_whatever_fails() -> None:
     minutes = float(os.environ.get("PLUG_PIPELINE_SOAK_MINUTES", "2"))
     seed = int(os.environ.get("PLUG_PIPELINE_SOAK_SEED", str(SEED)))
