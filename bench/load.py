@@ -257,7 +257,43 @@ def replay(kind: str, target: str, n: int) -> Result:
                   rows / seconds, wall, rss_mb=peak.mb)  # fmt: skip
 
 
-def live(kind: str, target: str, rate: int, seconds: float) -> Result:
+class Upkeep:
+    """``plug-pipeline lake maintain`` every ``every_s`` while the loader writes, as an
+    operator's schedule would run it (snapshots kept ``keep_hours``)."""
+
+    def __init__(self, target: str, every_s: float, keep_hours: float) -> None:
+        self.target, self.every_s, self.keep_hours = target, every_s, keep_hours
+        self.next = time.monotonic() + every_s
+        self.runs: list[float] = []  # seconds each took
+        self.running: subprocess.Popen[bytes] | None = None
+        self.started = 0.0
+
+    def poll(self) -> None:
+        """Start a run when one is due and none is running; note a finished one."""
+        if self.running is not None:
+            if self.running.poll() is None:
+                return
+            if self.running.returncode != 0:
+                raise SystemExit("bench: lake maintain failed while the loader wrote")
+            self.runs.append(time.monotonic() - self.started)
+            self.running = None
+        if time.monotonic() >= self.next:
+            self.next += self.every_s
+            self.started = time.monotonic()
+            self.running = subprocess.Popen(
+                [sys.executable, "-m", "pipeline", "lake", "maintain", "--at", self.target,
+                 "--keep-hours", f"{self.keep_hours:g}"],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+
+    def finish(self) -> None:
+        if self.running is not None:
+            self.running.wait()
+            self.running = None
+            self.runs.append(time.monotonic() - self.started)
+
+
+def live(kind: str, target: str, rate: int, seconds: float, upkeep: Upkeep | None = None) -> Result:
     prefix = new_topics(6)
     pool = records(prefix, int(rate * seconds))
     process = start_loader(prefix, target)
@@ -271,6 +307,8 @@ def live(kind: str, target: str, rate: int, seconds: float) -> Result:
     for i, r in enumerate(pool):
         if i % 1000 == 0:
             peak.read()
+            if upkeep is not None:
+                upkeep.poll()
         due = started + i / rate
         # librdkafka's poll timeout is whole milliseconds: waiting for each record's own
         # time (0.2 ms apart at 5,000/s) was poll(0) in a loop, a core spinning beside the
@@ -290,8 +328,15 @@ def live(kind: str, target: str, rate: int, seconds: float) -> Result:
     peak.read()
     process.send_signal(signal.SIGTERM)
     done(process)
+    mode = f"live {rate}/s"
+    if upkeep is not None:
+        upkeep.finish()
+        took = max(upkeep.runs, default=0.0)
+        mode += (
+            f", lake maintain every {upkeep.every_s:g} s ({len(upkeep.runs)} runs, <= {took:.0f} s)"
+        )
     rows = warehouse_rows(target)
-    return Result(kind, f"live {rate}/s", len(pool), rows, sent, len(pool) / sent, rows / sent,
+    return Result(kind, mode, len(pool), rows, sent, len(pool) / sent, rows / sent,
                   sent, quantile(figures, 0.5), quantile(figures, 0.99), peak.mb)  # fmt: skip
 
 
@@ -381,6 +426,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20, help="live duration")
     parser.add_argument("--targets", default=DEFAULT_TARGETS)
     parser.add_argument(
+        "--maintain-every",
+        type=float,
+        default=0,
+        help="a lake: run `lake maintain` every this many seconds of the live run (0: never)",
+    )
+    parser.add_argument(
+        "--maintain-keep-hours", type=float, default=1.0, help="its --keep-hours (default 1)"
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the broker's data and the run's topics"
     )
     parser.add_argument(
@@ -409,7 +463,12 @@ def main(argv: list[str] | None = None) -> int:
                     if mode == "replay":
                         results.append(replay(kind, target, args.events))
                     else:
-                        results.append(live(kind, target, args.rate, args.seconds))
+                        upkeep = (
+                            Upkeep(target, args.maintain_every, args.maintain_keep_hours)
+                            if kind == "iceberg" and args.maintain_every
+                            else None
+                        )
+                        results.append(live(kind, target, args.rate, args.seconds, upkeep))
                     log(str(results[-1]))
                     if kind == "iceberg":
                         files.append(maintained(target, mode, results[-1].wall_s))
@@ -450,8 +509,12 @@ def write_results(
     results: list[Result], files: list[Files], args: argparse.Namespace, load: str
 ) -> None:
     """This run's section of bench/RESULTS.md, replaced in place (the rest is kept)."""
-    start, end = markers(args.targets)
-    title = "" if args.targets == DEFAULT_TARGETS else f", {args.targets}"
+    # a run with upkeep has a section of its own, beside the run without
+    which = args.targets + (
+        f", lake maintain every {args.maintain_every:g} s" if args.maintain_every else ""
+    )
+    start, end = markers(which)
+    title = "" if which == DEFAULT_TARGETS else f", {which}"
     section = "\n".join(
         [
             start,
@@ -460,6 +523,7 @@ def write_results(
             f"- date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
             f"- command: `.venv/bin/python -m bench.load --events {args.events} --rate "
             f"{args.rate} --seconds {args.seconds:g} --targets {args.targets}"
+            + (f" --maintain-every {args.maintain_every:g}" if args.maintain_every else "")
             + (f" --bootstrap {args.bootstrap}`" if args.bootstrap else "`"),
             f"- machine: {os.cpu_count()} cores, load average at start {load}",
             f"- Kafka 4.3.1 single node at {Where.bootstrap} (6 partitions a topic); PostgreSQL 15",
