@@ -142,7 +142,8 @@ kill_node() {
   if alive "$1"; then
     local pid; pid=$(cat "$KL_RUN/node$1/pid")
     kill -9 "$pid"
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done  # gone
+    # gone, or a zombie its parent has yet to reap (it holds nothing then)
+    for _ in $(seq 50); do [[ $(ps -o stat= -p "$pid" 2>/dev/null) == [!Z]* ]] || break; sleep 0.1; done
   fi
   rm -f "$KL_RUN/node$1/pid"
 }

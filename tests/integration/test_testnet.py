@@ -43,7 +43,7 @@ import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], 7778))
 print("ready", flush=True)
 s.settimeout(10); got = [int(s.recv(200))]
-s.settimeout(2)
+s.settimeout(1)
 try:
     while True:
         got.append(int(s.recv(200)))
