@@ -126,12 +126,13 @@ def run(args: argparse.Namespace) -> int:
         None, warehouse=args.warehouse, **configuration.flag_values(args, *_KAFKA_FLAGS)
     )
     # an unknown scheme is refused before anything else is read
-    require("load", "lake" if kind_of(config.warehouse) == "iceberg" else "warehouse")
+    kind = kind_of(config.warehouse)
+    require("load", "lake" if kind == "iceberg" else "warehouse")
     allocator.map_large_blocks()  # before the first batch: see pipeline/runtime/allocator.py
-    if kind_of(config.warehouse) != "postgresql":
+    if kind != "postgresql":
         allocator.arrow_from_malloc()  # before pyarrow's first import: see allocator.py
     check_keys(config)
-    defaults = LAKE_LIMITS if kind_of(config.warehouse) == "iceberg" else Limits()
+    defaults = LAKE_LIMITS if kind == "iceberg" else Limits()
     limits = Limits(
         defaults.rows if args.batch_rows is None else args.batch_rows,
         defaults.bytes if args.batch_bytes is None else args.batch_bytes,
