@@ -16,6 +16,7 @@ aiohttp's own protocol, which has no request-read timeout):
 - ``RequestHandler._waiter``: cancelled to wake aiohttp's request loop when we close.
 - ``RequestHandler._request_in_progress``: no handler is running (a timeout may answer).
 - ``RequestHandler._upgraded``: an upgraded connection is not kept alive.
+- ``RequestHandler._reading_paused``: ``resume_reading`` passes to aiohttp's only when set.
 - ``Server._loop`` and ``Server._kwargs``: handed to each ``GuardedProtocol`` as
   aiohttp's own ``Server.__call__`` hands them to a ``RequestHandler``.
 - ``BaseRunner._kwargs``: the runner's server arguments, passed to ``GuardedServer``.
@@ -85,6 +86,7 @@ HOOKS: tuple[Hook, ...] = (
     Hook(_HANDLER, "_waiter"),
     Hook(_HANDLER, "_request_in_progress"),
     Hook(_HANDLER, "_upgraded"),
+    Hook(_HANDLER, "_reading_paused"),
     Hook(_SERVER, "_loop", "instance"),
     Hook(_SERVER, "_kwargs", "instance"),
     Hook(_RUNNER, "_kwargs"),

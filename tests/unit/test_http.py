@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
@@ -10,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from pipeline import serve
 from pipeline.app import Ingress, build_ingress
 from pipeline.config import Config
 from pipeline.http import guard
@@ -65,6 +67,48 @@ async def test_published_answer_carries_event_id(client: Client, sink: MemorySin
     assert raw.value == TEXT
     assert raw.key == event.key
     assert dict(raw.headers)["event-id"] == event.event_id.encode()
+
+
+async def test_a_body_that_pauses_reading_arrives_whole(
+    start: Start, config: Config, sink: MemorySink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the payload's high-water mark reading pauses, and the body's reads must resume
+    # it: GuardedProtocol.resume_reading passes on only a resume of what was paused.
+    resumed: list[bool] = []
+    real = GuardedProtocol.resume_reading
+
+    def spy(self: GuardedProtocol, resume_parser: bool = True) -> None:
+        resumed.append(self._reading_paused)
+        real(self, resume_parser)
+
+    monkeypatch.setattr(GuardedProtocol, "resume_reading", spy)
+    small = {**guard.handler_args(config), "read_bufsize": 1024}  # pauses past 2 KiB buffered
+    monkeypatch.setattr(serve, "handler_args", lambda _config: small)
+    limits = Config(tokens=config.tokens, max_body_bytes=4 << 20, max_in_flight_bytes=8 << 20)
+    client = await start(build_ingress(limits, sink))
+    body = TEXT[:-1] + b" " * (2 << 20) + TEXT[-1:]
+    resp = await client.post(url("receive-message"), data=io.BytesIO(body), headers=JSON)
+    assert resp.status == 200
+    assert sink.records[1].value == body
+    assert True in resumed  # it did pause, and was resumed
+
+
+async def test_an_unpaused_read_does_not_feed_the_parser(
+    client: Client, sink: MemorySink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fed: list[bytes] = []
+    real = GuardedProtocol.data_received
+
+    def spy(self: GuardedProtocol, data: bytes) -> None:
+        fed.append(data)
+        real(self, data)
+
+    monkeypatch.setattr(GuardedProtocol, "data_received", spy)
+    for _ in range(3):
+        resp = await client.post(url("receive-message"), data=TEXT, headers=JSON)
+        assert resp.status == 200
+    assert len(sink.records) == 6
+    assert fed and b"" not in fed  # aiohttp's empty resume read is skipped
 
 
 async def test_raw_archive_can_be_turned_off(
