@@ -38,6 +38,10 @@ def connection_settings(kafka: KafkaSettings, client_id: str = CLIENT_ID) -> dic
     return settings
 
 
+# The producer's largest record batch, before compression.
+MAX_BATCH_BYTES = 3 << 20
+
+
 def message_bytes_needed(config: Config) -> int:
     """A record batch that holds a body at the limit, normalised (the envelope holds the
     transcript with every absent field as null: up to about twice the body) plus headers.
@@ -55,9 +59,13 @@ def producer_settings(config: Config) -> dict[str, Any]:
         "linger_ms": config.linger_ms,
         "compression_type": config.compression,
         # Large transcripts fill a batch in a few records; a full batch makes the next
-        # record wait for a round trip (1 MiB: ~15% less CPU a finishAttendance than 256
-        # KiB). Never above what our topics' max.message.bytes holds.
-        "max_batch_size": min(1024 * 1024, message_bytes_needed(config)),
+        # record wait for a round trip, and each wait costs CPU. 64 finishAttendance
+        # webhooks at once (43 KB events) fill 2.75 MB: at 3 MiB their records took 28-30 us
+        # of the sink's CPU a webhook against 39 at 1 MiB (256 KiB was ~15% worse again;
+        # bench/RESULTS.md). Below the ingress's malloc mmap threshold with the builder's
+        # growth, so a batch's buffer comes from the heap. Never above what our topics'
+        # max.message.bytes holds.
+        "max_batch_size": min(MAX_BATCH_BYTES, message_bytes_needed(config)),
         # A body at the limit plus its normalised envelope must fit in one request.
         "max_request_size": message_bytes_needed(config),
         "request_timeout_ms": max(1000, int(config.ack_timeout_s * 1000)),
