@@ -12,7 +12,8 @@ from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBat
 
 from pipeline.config import Config, load
 from pipeline.errors import ConfigError
-from pipeline.sink.codecs import CODECS, levels_for, set_levels
+from pipeline.simulate.generator import Generator
+from pipeline.sink.codecs import CODECS, levels_for, lz4_frame, set_levels
 from pipeline.sink.partitioner import murmur2, partition_for
 
 # org.apache.kafka.common.utils.UtilsTest.testMurmur2
@@ -76,12 +77,33 @@ def test_a_level_reaches_aiokafkas_batch_builder(compression: str, low: int, hig
         assert record.value == value
 
 
+@pytest.mark.usefixtures("restored")
+def test_lz4_batches_are_one_frame_of_large_independent_blocks() -> None:
+    gen = Generator(seed=2)  # a batch of transcripts: alike, but not within 64 KB
+    value = b"".join(gen.finish_attendance_body(40) for _ in range(60))
+    assert len(value) > 1 << 20
+    set_levels({"lz4": 1})
+    [record] = list(DefaultRecordBatch(batch("lz4", value)))  # aiokafka (cramjam) reads it
+    assert record.value == value
+    frame = lz4_frame(value)
+    # the window spans the batch, not 64 KB of it: smaller than aiokafka's at the same level
+    assert len(frame) < len(codec.lz4_encode(value, level=1)) * 0.9
+    # the frame descriptor (after the 4-byte magic): FLG with independent blocks and no
+    # content checksum, BD with a 4 MB maximum block size, what Kafka's Java client reads
+    flg, bd = frame[4], frame[5]
+    assert frame[:4] == b"\x04\x22\x4d\x18"
+    assert flg & 0b0010_0000  # block independence
+    assert not flg & 0b0000_0100  # no content checksum
+    assert (bd >> 4) & 0b111 == 7  # 4 MB
+    assert codec.lz4_decode(frame) == value
+
+
 def test_lz4_defaults_to_level_1_and_others_to_aiokafkas() -> None:
     assert levels_for(Config()) == {"lz4": 1}
     assert levels_for(Config(compression="zstd")) == {}
     assert levels_for(Config(compression="zstd", compression_level=5)) == {"zstd": 5}
     assert levels_for(Config(compression=None)) == {}
-    assert codec.lz4_encode(b"x" * 100, level=1)  # the function we bind exists as used
+    assert lz4_frame(b"x" * 100, level=1)  # the function we bind exists as used
 
 
 @pytest.mark.parametrize(
