@@ -39,8 +39,9 @@ aiokafka, in ``pipeline/sink/codecs.py`` (compression levels aiokafka does not l
 - ``default_records.lz4_encode``, ``default_records.gzip_encode`` and
   ``default_records.zstd_encode`` of ``aiokafka.record.default_records`` and of the
   compiled ``aiokafka.record._crecords.default_records``: the names the batch builders
-  call, rebound to functions at our level (for lz4, ours: ``codecs.lz4_frame``). The compiled module is absent from a
-  pure-Python install; the code then rebinds the pure-Python names only.
+  call, rebound to functions at our level (for lz4, ours: ``codecs.lz4_frame``). The
+  compiled module is absent from a pure-Python install; the code then rebinds the
+  pure-Python names only.
 """
 
 from __future__ import annotations
