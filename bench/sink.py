@@ -6,8 +6,9 @@ and its raw copy, as the ingress builds them) from 64 tasks at once, as fast as 
 takes them, with the ingress's producer settings (``acks=all``, idempotent, lz4). The
 webhooks are of 512 conversations, so their keys spread over the topics' partitions as a
 centre's do; ``--conversations 1`` puts each topic's records on one partition, as ``make
-bench``'s single body does (the largest batches, the least CPU a record). Each
-tree runs in a process of its own on CPU 0 (``taskset``, PYTHONPATH set to the tree) that
+bench``'s single body does (the largest batches, the least CPU a record). glibc's
+allocator is tuned as ``serve`` tunes it (``pipeline/runtime/allocator.py``). Each tree
+runs in a process of its own on CPU 0 (``taskset``, PYTHONPATH set to the tree) that
 reports its own CPU time (``time.process_time()``: every thread, aiokafka's I/O included)
 per webhook over a window, after a warm-up. With ``--compare REV`` that revision is
 measured too, in alternation, round after round, so a slow spell of the machine hits
@@ -40,9 +41,14 @@ async def _publish(
     # The tree under test: PYTHONPATH puts it first.
     from pipeline import config as settings
     from pipeline import ingest
+    from pipeline.runtime import allocator
     from pipeline.simulate.generator import Generator
     from pipeline.sink.kafka import KafkaSink
     from pipeline.webhooks import Webhook
+
+    # glibc's allocator as ``serve`` sets it: a batch's buffers of 100 KB and more then come
+    # from the heap, not from a mapping made and unmapped (and faulted in) for each batch
+    allocator.keep_freed_memory()
 
     config = settings.load(
         {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PLUG_PIPELINE_TOPIC_PREFIX": PREFIX}
