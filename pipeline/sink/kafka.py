@@ -193,6 +193,7 @@ class KafkaSink:
         started = time.perf_counter()
         deliveries: list[asyncio.Future[object]] = []
         outcomes: list[object] = []
+        failed = False
         producer = self._producer
         try:
             with self._deadlines.bound():
@@ -215,6 +216,7 @@ class KafkaSink:
                         outcomes.append(await delivery)
                     except Exception as exc:
                         outcomes.append(exc)
+                        failed = True
         except TimeoutError as exc:
             if producer is None:
                 raise BrokerUnavailable("not connected to Kafka (yet, or again)") from exc
@@ -225,6 +227,9 @@ class KafkaSink:
             raise AckTimeout(
                 f"Kafka did not acknowledge within {self._config.ack_timeout_s:g} s"
             ) from exc
+        if not failed:
+            self._acknowledged(records, started)
+            return "published"
         return self._outcome(producer, records, outcomes, started)
 
     def _direct_partition(self, record: Record) -> TopicPartition | None:
