@@ -218,30 +218,30 @@ class GuardedProtocol(RequestHandler):
                 self._head_bytes += len(data)
         parsed_before = self._request_count
         super().data_received(data)
-        if self._force_close or self.transport is None:
-            if starting:
-                self._enter(Phase.HEAD, self._limits.header_timeout_s)
+        closing = self._force_close or self.transport is None
+        parsed = not closing and self._request_count != parsed_before and bool(self._messages)
+        if starting and not parsed:
+            # armed below, and only if the headers are still incomplete after this read
+            self._enter(Phase.HEAD, self._limits.header_timeout_s, arm=False)
+        if closing:
             return
-        if self._request_count != parsed_before and self._messages:
+        if parsed:
             self._payload = self._messages[-1][1]
             if self._payload.is_eof():
                 self._enter(Phase.BUSY, None)
             else:
                 self._enter(Phase.BODY, self._limits.body_timeout_s)
-        else:
-            if starting:
-                self._enter(Phase.HEAD, self._limits.header_timeout_s, arm=False)
-            if self._phase is Phase.HEAD and self._head_bytes > self._limits.max_header_bytes:
-                limit = self._limits.max_header_bytes
-                self._refuse(
-                    431,
-                    "Request Header Fields Too Large",
-                    "header_too_large",
-                    f"the header block is over {limit} bytes",
-                )
-                return
-            if self._phase is Phase.BODY and self._payload.is_eof():
-                self._enter(Phase.BUSY, None)
+        elif self._phase is Phase.HEAD and self._head_bytes > self._limits.max_header_bytes:
+            limit = self._limits.max_header_bytes
+            self._refuse(
+                431,
+                "Request Header Fields Too Large",
+                "header_too_large",
+                f"the header block is over {limit} bytes",
+            )
+            return
+        elif self._phase is Phase.BODY and self._payload.is_eof():
+            self._enter(Phase.BUSY, None)
         self._arm()
 
     def resume_reading(self, resume_parser: bool = True) -> None:

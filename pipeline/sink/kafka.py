@@ -310,9 +310,7 @@ class KafkaSink:
         outcomes: list[object],
         started: float,
     ) -> Durability:
-        if not any(isinstance(o, BaseException) for o in outcomes):
-            self._acknowledged(records, started)
-            return "published"
+        """A publish of which some record failed (``publish`` answers the rest itself)."""
         errors = [
             (r, o) for r, o in zip(records, outcomes, strict=True) if isinstance(o, BaseException)
         ]

@@ -6,8 +6,7 @@ import pytest
 
 from pipeline.config import Config, KafkaSecurity, KafkaSettings
 from pipeline.consume import ConsumeFailed, Consumer
-from pipeline.kafka_client import message_bytes_needed, producer_settings
-from pipeline.runtime import allocator
+from pipeline.kafka_client import producer_settings
 from pipeline.webhooks import EventType
 from tests.support.ingress import free_port
 
@@ -89,14 +88,3 @@ async def test_no_broker_is_a_consume_failure_saying_so() -> None:
         async with Consumer(kafka):
             pass
     assert info.value.retriable is True
-
-
-def test_a_producer_batch_holds_a_burst_of_transcripts_and_stays_on_the_heap() -> None:
-    settings = producer_settings(Config())
-    # 64 finishAttendance events of 43 KB at once fit one batch ...
-    assert settings["max_batch_size"] >= 64 * 43_000
-    # ... whose buffer, grown by an eighth at most, stays under the mmap threshold
-    assert settings["max_batch_size"] * 9 // 8 < allocator.MMAP_THRESHOLD
-    # and never over what a topic takes
-    small = Config(max_body_bytes=256 * 1024)
-    assert producer_settings(small)["max_batch_size"] == message_bytes_needed(small)

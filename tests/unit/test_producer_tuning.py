@@ -12,6 +12,8 @@ from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBat
 
 from pipeline.config import Config, load
 from pipeline.errors import ConfigError
+from pipeline.kafka_client import message_bytes_needed, producer_settings
+from pipeline.runtime import allocator
 from pipeline.simulate.generator import Generator
 from pipeline.sink.codecs import CODECS, levels_for, lz4_frame, set_levels
 from pipeline.sink.partitioner import murmur2, partition_for
@@ -117,3 +119,14 @@ def test_lz4_defaults_to_level_1_and_others_to_aiokafkas() -> None:
 def test_a_level_the_codec_does_not_take_is_refused(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="level"):
         load(env)
+
+
+def test_a_producer_batch_holds_a_burst_of_transcripts_and_stays_on_the_heap() -> None:
+    settings = producer_settings(Config())
+    # 64 finishAttendance events of 43 KB at once fit one batch ...
+    assert settings["max_batch_size"] >= 64 * 43_000
+    # ... whose buffer, grown by an eighth at most, stays under the mmap threshold
+    assert settings["max_batch_size"] * 9 // 8 < allocator.MMAP_THRESHOLD
+    # and never over what a topic takes
+    small = Config(max_body_bytes=256 * 1024)
+    assert producer_settings(small)["max_batch_size"] == message_bytes_needed(small)
