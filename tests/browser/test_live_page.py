@@ -166,12 +166,13 @@ async def test_phone_and_tv_layouts(running: Running, tmp_path: Path) -> None:
         tv = await browser.new_page(*TV)
         await _open(tv, live, "acme", "&tv=1")
         assert await tv.evaluate("document.body.classList.contains('tv')")
+        assert await tv.evaluate("document.documentElement.scrollWidth") <= TV[0]
+        # taken while the TV page is the one in front: a page behind another may not paint
+        assert _not_blank(await tv.screenshot(tmp_path / "tv.png", full_page=False)) > 0.02
         size = "parseFloat(getComputedStyle(document.getElementById('f-open')).fontSize)"
         desktop = await browser.new_page(*DESKTOP)
         await _open(desktop, live, "acme")
         assert await tv.evaluate(size) > 1.5 * await desktop.evaluate(size)
-        assert await tv.evaluate("document.documentElement.scrollWidth") <= TV[0]
-        assert _not_blank(await tv.screenshot(tmp_path / "tv.png", full_page=False)) > 0.02
         for page in (phone, tv, desktop):
             assert page.errors == []
             assert _own_origin(page, live) == []
