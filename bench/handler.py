@@ -17,7 +17,10 @@ Targets, measured in alternation, round after round (a slow spell hits every one
 * ``bare-server``: the same on aiohttp's low-level ``web.Server``;
 * ``guarded-stub``: that handler behind our HTTP layer alone (serve's runner: the
   per-connection guard and our dispatch), so ``ingress`` minus ``guarded-stub`` is
-  the handler's own cost, and ``guarded-stub`` minus ``bare-server`` the layer's.
+  the handler's own cost, and ``guarded-stub`` minus ``bare-server`` the layer's;
+* ``parser-only``: aiohttp's C request parser under a bare protocol that answers each
+  request from a task (``bench/baselines/parser_only.py``), so ``bare-server`` minus
+  ``parser-only`` is what aiohttp's request machinery costs above its parser.
 
     .venv/bin/python bench/handler.py                      # ~1 minute
     .venv/bin/python bench/handler.py --compare main --rounds 5
@@ -160,11 +163,19 @@ async def _serve(target: str, port: int, profile_dir: str | None) -> None:
         "bare-server": _bare_server_runner,
         "guarded-stub": _stub_runner,
     }.get(target, _ingress_runner)
-    runner = await make()
-    assert isinstance(runner, web.BaseRunner)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+    runner: web.BaseRunner | None = None
+    raw: asyncio.Server | None = None
+    if target == "parser-only":
+        from bench.baselines.parser_only import serve
+
+        raw = await serve("127.0.0.1", port)
+    else:
+        made = await make()
+        assert isinstance(made, web.BaseRunner)
+        runner = made
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port)
+        await site.start()
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     profile: list[cProfile.Profile] = []
@@ -192,7 +203,11 @@ async def _serve(target: str, port: int, profile_dir: str | None) -> None:
     print("ready", flush=True)
     await done.wait()
     loop.remove_reader(sys.stdin.fileno())
-    await runner.cleanup()
+    if runner is not None:
+        await runner.cleanup()
+    if raw is not None:
+        raw.close()
+        await raw.wait_closed()
 
 
 # -- the load client (this process) ----------------------------------------------------
@@ -400,6 +415,7 @@ def main() -> int:
         targets["bare-app"] = ROOT
         targets["bare-server"] = ROOT
         targets["guarded-stub"] = ROOT
+        targets["parser-only"] = ROOT
         results = _measure(args, targets)
     print()
     print(f"CPU us per request of the server process, median of {args.rounds} rounds")
