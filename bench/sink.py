@@ -1,8 +1,9 @@
 """The Kafka sink's own CPU per webhook, against a real broker (``make bench-sink``).
 
 What a webhook costs between "the records are built" and "Kafka acknowledged them",
-without HTTP: ``KafkaSink.publish`` of a receive-message webhook's two records (its event
-and its raw copy, as the ingress builds them) from 64 tasks at once, as fast as the broker
+without HTTP: ``KafkaSink.publish`` of a webhook's two records (its event and its raw copy,
+as the ingress builds them; a receive-message, or with ``--body finish40`` a 40-message
+finishAttendance as ``make bench``'s) from 64 tasks at once, as fast as the broker
 takes them, with the ingress's producer settings (``acks=all``, idempotent, lz4). The
 webhooks are of 512 conversations, so their keys spread over the topics' partitions as a
 centre's do; ``--conversations 1`` puts each topic's records on one partition, as ``make
@@ -33,10 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = 64
 PREFIX = "bench-sink."
+BODIES = {"receive": "receive-message", "finish40": "finish-attendance"}
 
 
 async def _publish(
-    bootstrap: str, webhooks: int, warmup: int, conversations: int
+    bootstrap: str, webhooks: int, warmup: int, conversations: int, body_name: str
 ) -> dict[str, float]:
     # The tree under test: PYTHONPATH puts it first.
     from pipeline import config as settings
@@ -46,6 +48,7 @@ async def _publish(
     from pipeline.sink.kafka import KafkaSink
     from pipeline.webhooks import Webhook
 
+    hook = Webhook(BODIES[body_name])
     # glibc's allocator as ``serve`` sets it: a batch's buffers of 100 KB and more then come
     # from the heap, not from a mapping made and unmapped (and faulted in) for each batch
     allocator.keep_freed_memory()
@@ -54,12 +57,14 @@ async def _publish(
         {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PLUG_PIPELINE_TOPIC_PREFIX": PREFIX}
     )
     gen = Generator(seed=1)
-    hook = Webhook.RECEIVE_MESSAGE
     received_at = int(time.time() * 1000)
     pairs = []
     # one webhook of each conversation (one key each), sent round and round
     for _ in range(conversations):
-        body = gen.receive_message_body(size_hint=1024)
+        if hook is Webhook.RECEIVE_MESSAGE:
+            body = gen.receive_message_body(size_hint=1024)
+        else:
+            body = gen.finish_attendance_body(40)
         event = ingest.ingest(hook, "acme", body, received_at, PREFIX)
         pairs.append((event, ingest.raw(hook, "acme", body, received_at, PREFIX, event)))
     sink = KafkaSink(config)
@@ -91,6 +96,7 @@ def _run(source: Path, args: argparse.Namespace) -> dict[str, float]:
         "taskset", "-c", "0", sys.executable, str(Path(__file__).resolve()), "--child",
         "--bootstrap", args.bootstrap, "--webhooks", str(args.webhooks),
         "--warmup", str(args.warmup), "--conversations", str(args.conversations),
+        "--body", args.body,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{ROOT}"}
     done = subprocess.run(command, env=env, cwd=source, capture_output=True, text=True)
@@ -110,13 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=512,
                         help="distinct keys (1: every record of a topic on one partition, "
                              "as in make bench)")  # fmt: skip
+    parser.add_argument("--body", choices=sorted(BODIES), default="receive",
+                        help="the webhook published: receive-message (1 KB) or a "
+                             "40-message finishAttendance (22 KB)")  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.bootstrap:
         parser.error("no broker: --bootstrap or KAFKA_BOOTSTRAP_SERVERS (make kafka-up)")
     if args.child:
         figures = asyncio.run(
-            _publish(args.bootstrap, args.webhooks, args.warmup, args.conversations)
+            _publish(args.bootstrap, args.webhooks, args.warmup, args.conversations, args.body)
         )
         print(json.dumps(figures))
         return 0
@@ -139,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     print(
-        f"\nKafkaSink.publish, CPU us per webhook (two records), median of {args.rounds} rounds"
-        f" ({args.webhooks:,} webhooks a run, {TASKS} tasks, {args.conversations} conversations,"
-        f" broker {args.bootstrap}):\n"
+        f"\nKafkaSink.publish, CPU us per {args.body} webhook (two records), median of"
+        f" {args.rounds} rounds ({args.webhooks:,} webhooks a run, {TASKS} tasks,"
+        f" {args.conversations} conversations, broker {args.bootstrap}):\n"
     )
     print("| tree | CPU us/webhook | min | max | webhooks/s (median) |")
     print("|---|---:|---:|---:|---:|")
