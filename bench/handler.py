@@ -38,7 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,19 +163,23 @@ async def _serve(target: str, port: int, profile_dir: str | None) -> None:
         "bare-server": _bare_server_runner,
         "guarded-stub": _stub_runner,
     }.get(target, _ingress_runner)
-    runner: web.BaseRunner | None = None
-    raw: asyncio.Server | None = None
+    close: Callable[[], Awaitable[None]]
     if target == "parser-only":
         from bench.baselines.parser_only import serve
 
-        raw = await serve("127.0.0.1", port)
+        server = await serve("127.0.0.1", port)
+
+        async def close() -> None:
+            server.close()
+            await server.wait_closed()
+
     else:
-        made = await make()
-        assert isinstance(made, web.BaseRunner)
-        runner = made
+        runner = await make()
+        assert isinstance(runner, web.BaseRunner)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
+        close = runner.cleanup
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     profile: list[cProfile.Profile] = []
@@ -203,11 +207,7 @@ async def _serve(target: str, port: int, profile_dir: str | None) -> None:
     print("ready", flush=True)
     await done.wait()
     loop.remove_reader(sys.stdin.fileno())
-    if runner is not None:
-        await runner.cleanup()
-    if raw is not None:
-        raw.close()
-        await raw.wait_closed()
+    await close()
 
 
 # -- the load client (this process) ----------------------------------------------------
